@@ -1,0 +1,38 @@
+import { Command } from 'commander';
+import { openModel } from '../../formats/index.js';
+import { summarizeModel, ValueSummary } from '../../inspect/summary.js';
+import { Output, formatBytes, table } from '../output.js';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('show inputs, outputs, opsets, op histogram, parameters and BatchNorm foldability of a model')
+    .argument('<model>', 'model file (.onnx, or .prototxt with its .caffemodel beside it)')
+    .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--json', 'print one JSON object')
+    .action((file: string, opts: { weights?: string; json?: boolean }, cmd: Command) => {
+      const out = new Output({ ...cmd.optsWithGlobals(), json: opts.json });
+      const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const s = summarizeModel(model);
+      if (out.json) {
+        out.result({ file, ...s });
+        return;
+      }
+      const c = out.color;
+      const shape = (v: ValueSummary) => (v.shape ? `[${v.shape.map((d) => d ?? '?').join(', ')}]` : '(unknown rank)');
+      out.line(c.bold(file));
+      out.line(`  IR version ${s.irVersion}, opsets ${s.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}${s.producer ? `, produced by ${s.producer}` : ''}`);
+      out.line(c.bold('Inputs'));
+      out.line(table(s.inputs.map((v) => [v.name, v.dtype, shape(v)])));
+      out.line(c.bold('Outputs'));
+      out.line(table(s.outputs.map((v) => [v.name, v.dtype, shape(v)])));
+      out.line(c.bold(`Nodes: ${s.nodeCount}`));
+      out.line(table(Object.entries(s.opHistogram).map(([op, n]) => [op, String(n)])));
+      out.line(
+        c.bold('Parameters: ') +
+          `${s.parameterCount.toLocaleString('en-US')} in ${s.initializerCount} initializers, ${formatBytes(s.parameterBytes)}`,
+      );
+      out.line(c.bold('BatchNormalization: ') + `${s.batchNorm.count}, ${s.batchNorm.foldable} directly foldable`);
+      for (const nf of s.batchNorm.notFoldable) out.line(`  ${c.yellow(nf.node)}: not foldable: ${nf.reason}`);
+    });
+}

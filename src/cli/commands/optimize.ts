@@ -1,0 +1,42 @@
+import { Command } from 'commander';
+import { openModel } from '../../formats/index.js';
+import { serializeOnnx } from '../../formats/onnx/index.js';
+import { validateGraph } from '../../ir/index.js';
+import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
+import { parsePassList, runPasses } from '../../passes/index.js';
+import { Output } from '../output.js';
+
+export function registerOptimize(program: Command): void {
+  program
+    .command('optimize')
+    .description('run a list of graph passes and write the result as ONNX')
+    .argument('<model>', 'input model (.onnx, or Caffe .prototxt)')
+    .requiredOption('-o, --output <file>', 'output .onnx file')
+    .option('--passes <list>', `comma-separated passes to run in order, or 'none' for a plain round trip`, 'none')
+    .option('--allow-weight-copy', 'fold-bn: copy a shared weight for the node whose BN folds')
+    .option('--keep-bn', 'bn-to-affine: leave unfoldable BatchNormalization nodes as they are')
+    .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('-f, --force', 'replace an existing output file')
+    .option('--json', 'print one JSON object')
+    .action((file: string, opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+      const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
+      const output = opts.output as string;
+      const passes = parsePassList(String(opts.passes));
+      checkOutputPath(output, { force: !!opts.force, inputs: [file] });
+      const model = openModel(file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
+      const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn });
+      validateGraph(model.graph);
+      writeFileAtomic(output, () => serializeOnnx(model), { force: !!opts.force, inputs: [file] });
+      if (out.json) {
+        out.result({ input: file, output, passes: reports });
+        return;
+      }
+      for (const r of reports) {
+        out.line(`${out.color.bold(r.pass)}: ${r.changed} change(s)`);
+        for (const c of r.changes) out.line(`  ${c}`);
+        for (const s of r.skipped) out.line(`  ${out.color.yellow('skipped')} ${s.node}: ${s.reason}`);
+        for (const w of r.warnings) out.warn(w);
+      }
+      out.line(`wrote ${output}${passes.length ? '' : ' (round trip, no passes)'}`);
+    });
+}

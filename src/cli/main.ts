@@ -1,0 +1,72 @@
+import { Command, CommanderError } from 'commander';
+import { BncError } from '../ir/index.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerOptimize } from './commands/optimize.js';
+
+export const EXIT_OK = 0;
+export const EXIT_VERIFY_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  verification failed (outputs differ beyond tolerance)
+  2  bad input or usage (missing/corrupt file, unsupported layer, bad option),
+     or an internal error (reported as such; rerun with --debug and report it)`;
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('bnc')
+    .description('Convert Caffe and ONNX CNNs, fold BatchNorm away, and verify the numbers did not change.')
+    .version('0.1.0')
+    .option('--debug', 'show stack traces for errors')
+    .option('-q, --quiet', 'print nothing but errors (and the --json object)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError(false)
+    .exitOverride();
+  registerInspect(program);
+  registerOptimize(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+/** Entry point: parse, run, and turn every error into one line and an exit code. Only place that exits. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  const wantsJson = argv.includes('--json');
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    process.exitCode = reportError(e, wantsJson, debug);
+  }
+}
+
+function reportError(e: unknown, json: boolean, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    // --help and --version end here with exit code 0; usage errors were already printed by commander.
+    if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    if (json) printJsonError('USAGE', e.message.replace(/^error: /, ''));
+    return EXIT_BAD_INPUT;
+  }
+  if (e instanceof BncError) {
+    if (json) printJsonError(e.code, e.message, e.file);
+    else process.stderr.write(`bnc: error: ${e.message}\n`);
+    if (debug) process.stderr.write(`${e.stack}\n`);
+    return e.exitCode;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  const message =
+    err instanceof RangeError && /allocation|Array buffer|Invalid typed array length/i.test(err.message)
+      ? `out of memory: ${err.message}`
+      : `internal error: ${err.message}`;
+  if (json) printJsonError('INTERNAL', message);
+  else process.stderr.write(`bnc: ${message}${debug ? '' : ' (run with --debug for details)'}\n`);
+  if (debug) process.stderr.write(`${err.stack}\n`);
+  return EXIT_BAD_INPUT;
+}
+
+function printJsonError(code: string, message: string, file?: string): void {
+  process.stdout.write(JSON.stringify({ error: { code, message, ...(file ? { file } : {}) } }, null, 2) + '\n');
+}

@@ -1,0 +1,67 @@
+import { DataType, Model, ValueInfo, dtypeName, elementCount, shapeOf, tensorByteSize } from '../ir/index.js';
+import { analyzeBatchNormFolding } from '../passes/bnFoldability.js';
+
+export interface ValueSummary {
+  name: string;
+  dtype: string;
+  /** numbers for fixed dims, strings for symbolic ones, null for unknown; null for unknown rank */
+  shape: (number | string | null)[] | null;
+}
+
+export interface ModelSummary {
+  irVersion: number;
+  opsets: { domain: string; version: number }[];
+  producer: string;
+  inputs: ValueSummary[];
+  outputs: ValueSummary[];
+  nodeCount: number;
+  /** op type → count, most frequent first (domain-qualified for non-ONNX domains) */
+  opHistogram: Record<string, number>;
+  initializerCount: number;
+  parameterCount: number;
+  parameterBytes: number;
+  batchNorm: {
+    count: number;
+    foldable: number;
+    notFoldable: { node: string; reason: string }[];
+  };
+}
+
+function valueSummary(v: ValueInfo): ValueSummary {
+  const elem = v.type?.tensor?.elemType;
+  return {
+    name: v.name,
+    dtype: elem === undefined ? (v.type?.opaque ? 'non-tensor' : 'unknown') : dtypeName(elem as DataType),
+    shape: shapeOf(v) ?? null,
+  };
+}
+
+/** Facts about a model for `bnc inspect`: counts over the main graph (subgraphs are not descended into). */
+export function summarizeModel(model: Model): ModelSummary {
+  const g = model.graph;
+  const initNames = new Set(g.initializers.map((t) => t.name));
+  const hist = new Map<string, number>();
+  for (const n of g.nodes) {
+    const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:${n.opType}` : n.opType;
+    hist.set(key, (hist.get(key) ?? 0) + 1);
+  }
+  const bns = analyzeBatchNormFolding(g);
+  return {
+    irVersion: model.irVersion,
+    opsets: model.opsetImports.map((o) => ({ domain: o.domain || 'ai.onnx', version: o.version })),
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    // Older exporters list initializers as graph inputs too; those are weights, not inputs to feed.
+    inputs: g.inputs.filter((i) => !initNames.has(i.name)).map(valueSummary),
+    outputs: g.outputs.map(valueSummary),
+    nodeCount: g.nodes.length,
+    opHistogram: Object.fromEntries([...hist.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
+    initializerCount: g.initializers.length,
+    parameterCount: g.initializers.reduce((s, t) => s + elementCount(t.dims), 0),
+    parameterBytes: g.initializers.reduce((s, t) => s + tensorByteSize(t), 0),
+    batchNorm: {
+      count: bns.length,
+      foldable: bns.filter((b) => b.foldable).length,
+      notFoldable: bns.filter((b) => !b.foldable).map((b) => ({ node: b.bn.name || b.bn.outputs[0]!, reason: b.reason! })),
+    },
+  };
+}

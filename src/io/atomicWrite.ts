@@ -1,0 +1,49 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BncError } from '../ir/index.js';
+
+export interface OutputOptions {
+  /** Allow replacing an existing file (never an input unless this is set too). */
+  force?: boolean;
+  /** Paths of the files the command reads: writing over one of them needs force. */
+  inputs?: string[];
+}
+
+/** Check an output path before any work is done, so a bad -o fails fast. */
+export function checkOutputPath(out: string, options: OutputOptions = {}): void {
+  const resolved = path.resolve(out);
+  for (const input of options.inputs ?? []) {
+    if (path.resolve(input) === resolved && !options.force) {
+      throw new BncError(`${out}: the output would overwrite the input; choose another -o, or pass --force`, {
+        file: out,
+        code: 'OVERWRITE_INPUT',
+      });
+    }
+  }
+  if (fs.existsSync(out)) {
+    if (fs.statSync(out).isDirectory()) throw new BncError(`${out}: is a directory, expected an output file path`, { file: out });
+    if (!options.force) {
+      throw new BncError(`${out}: already exists; pass --force to replace it`, { file: out, code: 'OUTPUT_EXISTS' });
+    }
+  }
+  const dir = path.dirname(resolved);
+  if (!fs.existsSync(dir)) throw new BncError(`${out}: folder '${dir}' does not exist`, { file: out, code: 'NOT_FOUND' });
+}
+
+/**
+ * Write `data` to `out` through a temporary file in the same folder and a rename, so readers never see a
+ * half-written file and a failure leaves nothing behind. `produce` may throw; then no file is created.
+ */
+export function writeFileAtomic(out: string, produce: () => Uint8Array | string, options: OutputOptions = {}): void {
+  checkOutputPath(out, options);
+  const dir = path.dirname(path.resolve(out));
+  const tmp = path.join(dir, `.${path.basename(out)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const data = produce();
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, out);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,25 @@
+import { BncError } from '../ir/index.js';
+import { Pass, PassOptions, PassReport } from './pass.js';
+
+export type { Pass, PassOptions, PassReport } from './pass.js';
+export { analyzeBatchNormFolding } from './bnFoldability.js';
+
+/** Every pass by its command-line name, in the order `fold-bn` runs them. One line per pass. */
+export const PASSES: Record<string, Pass> = {};
+
+export function parsePassList(list: string): string[] {
+  if (list.trim() === 'none' || list.trim() === '') return [];
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(n in PASSES));
+  if (unknown.length) {
+    throw new BncError(
+      `unknown pass${unknown.length > 1 ? 'es' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}; available: ${Object.keys(PASSES).join(', ') || '(none yet)'}, or 'none'`,
+      { code: 'USAGE' },
+    );
+  }
+  return names;
+}
+
+export function runPasses(model: import('../ir/index.js').Model, names: string[], options: PassOptions = {}): PassReport[] {
+  return names.map((n) => PASSES[n]!(model, options));
+}

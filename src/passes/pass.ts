@@ -1,0 +1,27 @@
+import { Model } from '../ir/index.js';
+
+/** What a pass did, for the command's summary and --json report. */
+export interface PassReport {
+  pass: string;
+  /** Number of rewrites made (0: the model is unchanged by this pass). */
+  changed: number;
+  /** One line per rewrite, naming the nodes involved. */
+  changes: string[];
+  /** Candidates left alone, each with the reason. */
+  skipped: { node: string; reason: string }[];
+  warnings: string[];
+}
+
+export interface PassOptions {
+  /** fold-bn: give a node a private copy of a weight it shares with another node, so its BN can fold. */
+  allowWeightCopy?: boolean;
+  /** bn-to-affine: keep BatchNormalization nodes that cannot be folded instead of rewriting them. */
+  keepBn?: boolean;
+}
+
+/** A pass rewrites the model in place and reports what it changed. */
+export type Pass = (model: Model, options: PassOptions) => PassReport;
+
+export function emptyReport(pass: string): PassReport {
+  return { pass, changed: 0, changes: [], skipped: [], warnings: [] };
+}

@@ -1,0 +1,16 @@
+import { KernelConfig } from './kernel.js';
+
+// The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
+// Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
+const FAMILIES: KernelConfig[][] = [];
+
+const TABLE = new Map<string, KernelConfig>();
+for (const family of FAMILIES) for (const k of family) TABLE.set(`${k.domain ?? ''}::${k.opType}`, k);
+
+export function findKernel(opType: string, domain = ''): KernelConfig | undefined {
+  return TABLE.get(`${domain === 'ai.onnx' ? '' : domain}::${opType}`);
+}
+
+export function supportedOps(): string[] {
+  return [...TABLE.values()].map((k) => (k.domain ? `${k.domain}:${k.opType}` : k.opType)).sort();
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // onnxruntime-node and large models: keep memory in check on the 2-core CI machine.
+    pool: 'forks',
+    reporters: ['default', './test/reporters/summary-line.ts'],
+  },
+});
