@@ -1,8 +1,11 @@
 import { KernelConfig } from './kernel.js';
+import { ELEMENTWISE_KERNELS } from './elementwise.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
-const FAMILIES: KernelConfig[][] = [];
+const FAMILIES: KernelConfig[][] = [
+  ELEMENTWISE_KERNELS,
+];
 
 const TABLE = new Map<string, KernelConfig>();
 for (const family of FAMILIES) for (const k of family) TABLE.set(`${k.domain ?? ''}::${k.opType}`, k);

@@ -1,0 +1,328 @@
+import { DataType, dtypeName } from '../ir/index.js';
+import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput } from './kernel.js';
+import { BigArray, NumberArray, allocate, broadcastDims, formatDims, isBigArray, planBroadcast } from './broadcast.js';
+
+// Elementwise arithmetic with ONNX multidirectional broadcasting (opset 7+) and the opset-1..6 legacy
+// form (`broadcast`=1 with B aligned at `axis`). Each op has one loop per element representation (JS
+// number arrays, BigInt arrays); a loop handles one broadcast row, so there is no call per element.
+
+type NumRow = (o: NumberArray, oi: number, a: NumberArray, ai: number, as: number, b: NumberArray, bi: number, bs: number, n: number) => void;
+type BigRow = (o: BigArray, oi: number, a: BigArray, ai: number, as: number, b: BigArray, bi: number, bs: number, n: number) => void;
+
+interface BinaryOp {
+  /** Float and small-integer arrays. */
+  num: NumRow;
+  /** Overrides `num` when the element type is an integer held in a number array (int32, uint8, ...). */
+  int?: NumRow;
+  big?: BigRow;
+  /** Output element type when it differs from the inputs' (comparisons give bool). */
+  outType?: DataType;
+}
+
+const FLOAT_TYPES = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+const ADD: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! + b[bi]!;
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! + b[bi]!;
+  },
+};
+const SUB: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! - b[bi]!;
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! - b[bi]!;
+  },
+};
+const MUL: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! * b[bi]!;
+  },
+  // Math.imul keeps the exact low 32 bits where a double product of two int32 would round.
+  int: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = Math.imul(a[ai]!, b[bi]!);
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! * b[bi]!;
+  },
+};
+const DIV: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! / b[bi]!;
+  },
+  // Integer division truncates toward zero, as in C.
+  int: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = Math.trunc(a[ai]! / b[bi]!);
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! / b[bi]!;
+  },
+};
+const POW: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = Math.pow(a[ai]!, b[bi]!);
+  },
+  int: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = Math.trunc(Math.pow(a[ai]!, b[bi]!));
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) {
+      const e = b[bi]!;
+      const x = a[ai]!;
+      // Negative integer exponents: only ±1 bases give a non-zero integer result.
+      o[oi + k] = e >= 0n ? x ** e : x === 1n ? 1n : x === -1n ? (e % 2n === 0n ? 1n : -1n) : 0n;
+    }
+  },
+};
+const MAX: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = Math.max(a[ai]!, b[bi]!);
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! > b[bi]! ? a[ai]! : b[bi]!;
+  },
+};
+const MIN: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = Math.min(a[ai]!, b[bi]!);
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! < b[bi]! ? a[ai]! : b[bi]!;
+  },
+};
+const EQUAL: BinaryOp = {
+  outType: DataType.BOOL,
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai] === b[bi] ? 1 : 0;
+  },
+  // No `big` row: the output is bool, and `===` compares bigint elements correctly in the number row.
+};
+
+function isIntegerNumberType(dtype: DataType): boolean {
+  return !FLOAT_TYPES.has(dtype) && dtype !== DataType.INT64 && dtype !== DataType.UINT64;
+}
+
+/**
+ * Legacy (opset < 7) operand alignment: without `broadcast`=1 the shapes must match; with it, B is a
+ * contiguous sub-shape of A placed at `axis` (default: suffix). Returns B's dims padded to A's rank.
+ */
+function legacyAlignedDims(ctx: KernelContext, a: RtTensor, b: RtTensor): number[] {
+  const broadcast = ctx.attrs.int('broadcast', 0);
+  const same = a.dims.length === b.dims.length && a.dims.every((d, i) => d === b.dims[i]);
+  if (!broadcast) {
+    if (!same) {
+      throw kernelError(
+        ctx.node,
+        `input shapes ${formatDims(a.dims)} and ${formatDims(b.dims)} differ and broadcast=0 (opset ${ctx.opset} broadcasts only with broadcast=1)`,
+      );
+    }
+    return b.dims;
+  }
+  const rankA = a.dims.length;
+  const rankB = b.dims.length;
+  // A scalar or single-element B is broadcast everywhere.
+  if (rankB === 0 || (rankB === 1 && b.dims[0] === 1)) return new Array<number>(rankA).fill(1);
+  let axis = ctx.attrs.int('axis', rankA - rankB);
+  if (axis < 0) axis += rankA;
+  if (axis < 0 || axis + rankB > rankA) {
+    throw kernelError(ctx.node, `B of shape ${formatDims(b.dims)} does not fit in A of shape ${formatDims(a.dims)} at axis ${axis}`);
+  }
+  const dims = new Array<number>(rankA).fill(1);
+  for (let i = 0; i < rankB; i++) {
+    const d = b.dims[i]!;
+    if (d !== a.dims[axis + i] && d !== 1) {
+      throw kernelError(ctx.node, `B of shape ${formatDims(b.dims)} does not match A of shape ${formatDims(a.dims)} at axis ${axis}`);
+    }
+    dims[axis + i] = d;
+  }
+  return dims;
+}
+
+/** Apply a binary op with broadcasting; `legacy` enables the opset<7 broadcast/axis attributes. */
+function runBinary(ctx: KernelContext, op: BinaryOp, a: RtTensor, b: RtTensor, legacy: boolean): RtTensor {
+  if (a.dtype !== b.dtype) {
+    throw kernelError(ctx.node, `inputs have different types (${dtypeName(a.dtype)} and ${dtypeName(b.dtype)})`);
+  }
+  const bDims = legacy && ctx.opset < 7 ? legacyAlignedDims(ctx, a, b) : b.dims;
+  const dims = broadcastDims(ctx.node, [a.dims, bDims]);
+  const plan = planBroadcast(dims, [a.dims, bDims]);
+  const outType = op.outType ?? a.dtype;
+  const out = allocate(ctx.node, outType, plan.size);
+  const big = isBigArray(a.data);
+  let row: NumRow;
+  if (big && op.big && !op.outType) row = op.big as unknown as NumRow;
+  else if (big && !op.outType) throw kernelError(ctx.node, `type ${dtypeName(a.dtype)} is not supported for this op`);
+  else row = (isIntegerNumberType(a.dtype) && op.int) || op.num;
+  const [as, bs] = plan.innerStride as [number, number];
+  const [aStart, bStart] = plan.rowStart as [Float64Array, Float64Array];
+  const n = plan.rowLength;
+  const ad = a.data as NumberArray;
+  const bd = b.data as NumberArray;
+  const od = out as NumberArray;
+  for (let r = 0; r < plan.rowCount; r++) row(od, r * n, ad, aStart[r]!, as, bd, bStart[r]!, bs, n);
+  return { dtype: outType, dims, data: out };
+}
+
+function checkArithmeticType(ctx: KernelContext, t: RtTensor): void {
+  if (t.dtype === DataType.BOOL || t.dtype === DataType.STRING || t.dtype === DataType.COMPLEX64 || t.dtype === DataType.COMPLEX128) {
+    throw kernelError(ctx.node, `arithmetic on ${dtypeName(t.dtype)} tensors is not defined`);
+  }
+}
+
+function binaryKernel(opType: string, op: BinaryOp, arithmetic = true): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const a = requireInput(ctx, 0, 'input A');
+      const b = requireInput(ctx, 1, 'input B');
+      if (arithmetic) checkArithmeticType(ctx, a);
+      try {
+        return [runBinary(ctx, op, a, b, true)];
+      } catch (e) {
+        // BigInt division by zero is a RangeError: report it against the node.
+        if (e instanceof RangeError) throw kernelError(ctx.node, e.message);
+        throw e;
+      }
+    },
+  };
+}
+
+/** Pow allows the exponent's type to differ from the base's (opset 12+): bring it to the base's type. */
+function powKernel(): KernelConfig {
+  return {
+    opType: 'Pow',
+    run(ctx) {
+      const x = requireInput(ctx, 0, 'input X');
+      let y = requireInput(ctx, 1, 'input Y');
+      checkArithmeticType(ctx, x);
+      if (y.dtype !== x.dtype) {
+        const data = allocate(ctx.node, x.dtype, y.data.length);
+        if (isBigArray(data)) for (let i = 0; i < y.data.length; i++) data[i] = BigInt(Math.trunc(Number(y.data[i]!)));
+        else for (let i = 0; i < y.data.length; i++) data[i] = Number(y.data[i]!);
+        y = { dtype: x.dtype, dims: y.dims, data };
+      }
+      return [runBinary(ctx, POW, x, y, true)];
+    },
+  };
+}
+
+/** Sum, Mean, Max, Min: any number of inputs (≥1), folded pairwise with broadcasting. */
+function variadicKernel(opType: string, op: BinaryOp, mean = false): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const inputs = ctx.inputs.filter((t): t is RtTensor => t !== undefined);
+      if (inputs.length === 0) throw kernelError(ctx.node, 'needs at least one input');
+      let acc = inputs[0]!;
+      if (mean) checkArithmeticType(ctx, acc);
+      if (inputs.length === 1) acc = { dtype: acc.dtype, dims: [...acc.dims], data: acc.data.slice() };
+      for (let i = 1; i < inputs.length; i++) acc = runBinary(ctx, op, acc, inputs[i]!, false);
+      if (mean) {
+        if (!FLOAT_TYPES.has(acc.dtype)) throw kernelError(ctx.node, `Mean needs float inputs, not ${dtypeName(acc.dtype)}`);
+        const d = acc.data as Float32Array;
+        const count = inputs.length;
+        for (let i = 0; i < d.length; i++) d[i] = d[i]! / count;
+      }
+      return [acc];
+    },
+  };
+}
+
+const whereKernel: KernelConfig = {
+  opType: 'Where',
+  run(ctx) {
+    const cond = requireInput(ctx, 0, 'condition');
+    const x = requireInput(ctx, 1, 'input X');
+    const y = requireInput(ctx, 2, 'input Y');
+    if (cond.dtype !== DataType.BOOL) throw kernelError(ctx.node, `condition must be bool, not ${dtypeName(cond.dtype)}`);
+    if (x.dtype !== y.dtype) throw kernelError(ctx.node, `X and Y have different types (${dtypeName(x.dtype)} and ${dtypeName(y.dtype)})`);
+    const dims = broadcastDims(ctx.node, [cond.dims, x.dims, y.dims]);
+    const plan = planBroadcast(dims, [cond.dims, x.dims, y.dims]);
+    const out = allocate(ctx.node, x.dtype, plan.size);
+    const [cs, xs, ys] = plan.innerStride as [number, number, number];
+    const [cStart, xStart, yStart] = plan.rowStart as [Float64Array, Float64Array, Float64Array];
+    const n = plan.rowLength;
+    // Element moves only: the number-array view works for bigint arrays too.
+    const c = cond.data as Uint8Array;
+    const xd = x.data as NumberArray;
+    const yd = y.data as NumberArray;
+    const od = out as NumberArray;
+    for (let r = 0; r < plan.rowCount; r++) {
+      let ci = cStart[r]!;
+      let xi = xStart[r]!;
+      let yi = yStart[r]!;
+      const oi = r * n;
+      for (let k = 0; k < n; k++, ci += cs, xi += xs, yi += ys) od[oi + k] = c[ci] ? xd[xi]! : yd[yi]!;
+    }
+    return [{ dtype: x.dtype, dims, data: out }];
+  },
+};
+
+// ---- Unary math ----
+
+type UnaryLoop = (o: NumberArray, x: NumberArray) => void;
+
+function unaryKernel(opType: string, loop: UnaryLoop, bigLoop?: (o: BigArray, x: BigArray) => void): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const x = requireInput(ctx, 0, 'input X');
+      const out = allocate(ctx.node, x.dtype, x.data.length);
+      if (isBigArray(x.data)) {
+        if (!bigLoop) throw kernelError(ctx.node, `type ${dtypeName(x.dtype)} is not supported; bnc runs this op on float32`);
+        bigLoop(out as BigArray, x.data);
+      } else {
+        if (x.dtype === DataType.BOOL || x.dtype === DataType.STRING) throw kernelError(ctx.node, `type ${dtypeName(x.dtype)} is not supported`);
+        loop(out as NumberArray, x.data as NumberArray);
+      }
+      return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+    },
+  };
+}
+
+export const ELEMENTWISE_KERNELS: KernelConfig[] = [
+  binaryKernel('Add', ADD),
+  binaryKernel('Sub', SUB),
+  binaryKernel('Mul', MUL),
+  binaryKernel('Div', DIV),
+  powKernel(),
+  binaryKernel('Equal', EQUAL, false),
+  variadicKernel('Sum', ADD),
+  variadicKernel('Mean', ADD, true),
+  variadicKernel('Max', MAX),
+  variadicKernel('Min', MIN),
+  whereKernel,
+  unaryKernel('Exp', (o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = Math.exp(x[i]!);
+  }),
+  unaryKernel('Log', (o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = Math.log(x[i]!);
+  }),
+  unaryKernel('Sqrt', (o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = Math.sqrt(x[i]!);
+  }),
+  unaryKernel(
+    'Neg',
+    (o, x) => {
+      for (let i = 0; i < x.length; i++) o[i] = -x[i]!;
+    },
+    (o, x) => {
+      for (let i = 0; i < x.length; i++) o[i] = -x[i]!;
+    },
+  ),
+  unaryKernel(
+    'Abs',
+    (o, x) => {
+      for (let i = 0; i < x.length; i++) o[i] = Math.abs(x[i]!);
+    },
+    (o, x) => {
+      for (let i = 0; i < x.length; i++) o[i] = x[i]! < 0n ? -x[i]! : x[i]!;
+    },
+  ),
+  unaryKernel('Reciprocal', (o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = 1 / x[i]!;
+  }),
+];
