@@ -1,0 +1,277 @@
+import { DataType, dtypeName } from '../ir/index.js';
+import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
+import { BigArray, NumberArray, allocate, broadcastDims, floatValues, formatDims, isBigArray, normalizeAxis, planBroadcast } from './broadcast.js';
+
+// Activations, Softmax/LogSoftmax, and the inference-time identities (Dropout, Identity). Each op is one
+// loop over the elements; parameters are read once per node, never per element.
+
+/** The input as a number array; activations are float math (float32, or float64 where a model has it). */
+function floatInput(ctx: KernelContext): { x: RtTensor; data: NumberArray } {
+  const x = requireInput(ctx, 0, 'input X');
+  if (x.dtype !== DataType.FLOAT && x.dtype !== DataType.DOUBLE) {
+    throw kernelError(ctx.node, `input has type ${dtypeName(x.dtype)}; bnc runs ${ctx.node.opType} on float32`);
+  }
+  return { x, data: x.data as NumberArray };
+}
+
+function mapKernel(opType: string, body: (ctx: KernelContext, o: NumberArray, x: NumberArray) => void): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const { x, data } = floatInput(ctx);
+      const out = allocate(ctx.node, x.dtype, data.length) as NumberArray;
+      body(ctx, out, data);
+      return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+    },
+  };
+}
+
+const relu: KernelConfig = {
+  opType: 'Relu',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input X');
+    const out = allocate(ctx.node, x.dtype, x.data.length);
+    // Integer Relu exists since opset 14.
+    if (isBigArray(x.data)) {
+      const o = out as BigArray;
+      const d = x.data;
+      for (let i = 0; i < d.length; i++) o[i] = d[i]! > 0n ? d[i]! : 0n;
+    } else {
+      if (x.dtype === DataType.BOOL) throw kernelError(ctx.node, 'input is bool');
+      const o = out as NumberArray;
+      const d = x.data as NumberArray;
+      for (let i = 0; i < d.length; i++) o[i] = d[i]! > 0 ? d[i]! : 0;
+    }
+    return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+  },
+};
+
+/**
+ * PRelu: slope broadcasts unidirectionally to X (opset 7+). Before opset 7 a 1-D slope of X's channel
+ * count is per channel (axis 1), the layout Caffe-era exporters wrote.
+ */
+const prelu: KernelConfig = {
+  opType: 'PRelu',
+  run(ctx) {
+    const { x, data } = floatInput(ctx);
+    const slope = requireInput(ctx, 1, 'slope');
+    if (slope.dtype !== x.dtype) throw kernelError(ctx.node, `slope has type ${dtypeName(slope.dtype)}, X has ${dtypeName(x.dtype)}`);
+    let slopeDims = slope.dims;
+    if (ctx.opset < 7 && slope.dims.length === 1 && x.dims.length >= 2 && slope.dims[0] === x.dims[1] && slope.dims[0] !== 1) {
+      slopeDims = [slope.dims[0]!, ...new Array<number>(x.dims.length - 2).fill(1)];
+    }
+    const dims = broadcastDims(ctx.node, [x.dims, slopeDims]);
+    if (dims.length !== x.dims.length || dims.some((d, i) => d !== x.dims[i])) {
+      throw kernelError(ctx.node, `slope of shape ${formatDims(slope.dims)} does not broadcast to X of shape ${formatDims(x.dims)}`);
+    }
+    const plan = planBroadcast(dims, [x.dims, slopeDims]);
+    const out = allocate(ctx.node, x.dtype, plan.size) as NumberArray;
+    const s = slope.data as NumberArray;
+    const ss = plan.innerStride[1]!;
+    const n = plan.rowLength;
+    for (let r = 0; r < plan.rowCount; r++) {
+      let xi = plan.rowStart[0]![r]!;
+      let si = plan.rowStart[1]![r]!;
+      const oi = r * n;
+      for (let k = 0; k < n; k++, xi++, si += ss) {
+        const v = data[xi]!;
+        out[oi + k] = v < 0 ? v * s[si]! : v;
+      }
+    }
+    return [{ dtype: x.dtype, dims, data: out }];
+  },
+};
+
+/** Clip bounds: attributes before opset 11, optional scalar inputs from 11 on (ints allowed from 12). */
+const clip: KernelConfig = {
+  opType: 'Clip',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input X');
+    let lo = -Infinity;
+    let hi = Infinity;
+    if (ctx.opset < 11) {
+      lo = ctx.attrs.float('min', -Infinity);
+      hi = ctx.attrs.float('max', Infinity);
+    } else {
+      for (const [index, name] of [
+        [1, 'min'],
+        [2, 'max'],
+      ] as const) {
+        const bound = ctx.inputs[index];
+        if (!bound) continue;
+        if (bound.data.length !== 1) throw kernelError(ctx.node, `${name} must be a scalar, got shape ${formatDims(bound.dims)}`);
+        if (bound.dtype !== x.dtype) throw kernelError(ctx.node, `${name} has type ${dtypeName(bound.dtype)}, X has ${dtypeName(x.dtype)}`);
+        if (index === 1) lo = floatValues(bound)[0]!;
+        else hi = floatValues(bound)[0]!;
+      }
+    }
+    const out = allocate(ctx.node, x.dtype, x.data.length);
+    if (isBigArray(x.data)) {
+      const o = out as BigArray;
+      const d = x.data;
+      // Integer bounds come from int64 inputs, so they are exact (±Infinity means "no bound").
+      const blo = Number.isFinite(lo) ? BigInt(lo) : undefined;
+      const bhi = Number.isFinite(hi) ? BigInt(hi) : undefined;
+      for (let i = 0; i < d.length; i++) {
+        let v = d[i]!;
+        if (blo !== undefined && v < blo) v = blo;
+        if (bhi !== undefined && v > bhi) v = bhi;
+        o[i] = v;
+      }
+    } else {
+      const o = out as NumberArray;
+      const d = x.data as NumberArray;
+      // ORT applies min then max, so hi wins when lo > hi.
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i]!;
+        o[i] = v < lo ? (lo > hi ? hi : lo) : v > hi ? hi : v;
+      }
+    }
+    return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+  },
+};
+
+/**
+ * Softmax and LogSoftmax. Opset < 13: the input is seen as 2-D [prod(dims[:axis]), prod(dims[axis:])] and
+ * normalized per row (default axis 1). Opset 13+: normalized along the one axis (default -1). Both are
+ * a loop over [outer, length, inner] blocks; sums accumulate in float64.
+ */
+function softmaxKernel(opType: string, log: boolean): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const { x, data } = floatInput(ctx);
+      const rank = x.dims.length;
+      const legacy = ctx.opset < 13;
+      const axisAttr = ctx.attrs.int('axis', legacy ? 1 : -1);
+      let outer: number;
+      let length: number;
+      let inner: number;
+      if (rank === 0) {
+        outer = 1;
+        length = 1;
+        inner = 1;
+      } else if (legacy) {
+        // Opset < 13 allows axis == rank (each element its own row), hence the wider range.
+        const axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
+        if (axis < 0 || axis > rank) throw kernelError(ctx.node, `axis ${axisAttr} is out of range for rank ${rank}`);
+        outer = sizeOf(x.dims.slice(0, axis));
+        length = sizeOf(x.dims.slice(axis));
+        inner = 1;
+      } else {
+        const axis = normalizeAxis(ctx.node, axisAttr, rank);
+        outer = sizeOf(x.dims.slice(0, axis));
+        length = x.dims[axis]!;
+        inner = sizeOf(x.dims.slice(axis + 1));
+      }
+      const out = allocate(ctx.node, x.dtype, data.length) as NumberArray;
+      const block = length * inner;
+      for (let b = 0; b < outer; b++) {
+        for (let j = 0; j < inner; j++) {
+          const start = b * block + j;
+          const end = start + block;
+          let max = -Infinity;
+          for (let i = start; i < end; i += inner) if (data[i]! > max) max = data[i]!;
+          let sum = 0;
+          if (log) {
+            for (let i = start; i < end; i += inner) sum += Math.exp(data[i]! - max);
+            const shift = max + Math.log(sum);
+            for (let i = start; i < end; i += inner) out[i] = data[i]! - shift;
+          } else {
+            for (let i = start; i < end; i += inner) {
+              const e = Math.exp(data[i]! - max);
+              out[i] = e;
+              sum += e;
+            }
+            const scale = 1 / sum;
+            for (let i = start; i < end; i += inner) out[i] = out[i]! * scale;
+          }
+        }
+      }
+      return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+    },
+  };
+}
+
+/**
+ * Dropout at inference is the identity. The optional mask is all "kept": bool from opset 10, the input's
+ * type before. Opset 12+ takes training_mode as an input; bnc runs inference only, so true is an error.
+ */
+const dropout: KernelConfig = {
+  opType: 'Dropout',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input data');
+    const training = ctx.opset >= 12 ? ctx.inputs[2] : undefined;
+    if (training && training.data.length > 0 && Number(training.data[0]) !== 0) {
+      throw kernelError(ctx.node, 'training_mode is true; bnc runs inference only (export the model in eval mode)');
+    }
+    const outputs: RtTensor[] = [{ dtype: x.dtype, dims: [...x.dims], data: x.data }];
+    if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) {
+      const maskType = ctx.opset >= 10 ? DataType.BOOL : x.dtype;
+      const mask = allocate(ctx.node, maskType, x.data.length);
+      if (isBigArray(mask)) mask.fill(1n);
+      else (mask as NumberArray).fill(1);
+      outputs.push({ dtype: maskType, dims: [...x.dims], data: mask });
+    }
+    return outputs;
+  },
+};
+
+/** Identity shares its input's storage: kernels never write into their inputs. */
+const identity: KernelConfig = {
+  opType: 'Identity',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input');
+    return [{ dtype: x.dtype, dims: [...x.dims], data: x.data }];
+  },
+};
+
+const SELU_ALPHA = 1.67326319217681884765625;
+const SELU_GAMMA = 1.05070102214813232421875;
+
+export const ACTIVATION_KERNELS: KernelConfig[] = [
+  relu,
+  prelu,
+  clip,
+  mapKernel('LeakyRelu', (ctx, o, x) => {
+    const alpha = ctx.attrs.float('alpha', 0.01);
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! < 0 ? alpha * x[i]! : x[i]!;
+  }),
+  mapKernel('Sigmoid', (_ctx, o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = 1 / (1 + Math.exp(-x[i]!));
+  }),
+  mapKernel('HardSigmoid', (ctx, o, x) => {
+    const alpha = ctx.attrs.float('alpha', 0.2);
+    const beta = ctx.attrs.float('beta', 0.5);
+    for (let i = 0; i < x.length; i++) o[i] = Math.max(0, Math.min(1, alpha * x[i]! + beta));
+  }),
+  mapKernel('HardSwish', (_ctx, o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! * Math.max(0, Math.min(1, x[i]! / 6 + 0.5));
+  }),
+  mapKernel('Tanh', (_ctx, o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = Math.tanh(x[i]!);
+  }),
+  mapKernel('Elu', (ctx, o, x) => {
+    const alpha = ctx.attrs.float('alpha', 1);
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! < 0 ? alpha * Math.expm1(x[i]!) : x[i]!;
+  }),
+  mapKernel('Selu', (ctx, o, x) => {
+    const alpha = ctx.attrs.float('alpha', SELU_ALPHA);
+    const gamma = ctx.attrs.float('gamma', SELU_GAMMA);
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! > 0 ? gamma * x[i]! : gamma * alpha * Math.expm1(x[i]!);
+  }),
+  mapKernel('Softplus', (_ctx, o, x) => {
+    // log(1 + e^x) without overflow for large x.
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      o[i] = v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v));
+    }
+  }),
+  mapKernel('Softsign', (_ctx, o, x) => {
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! / (1 + Math.abs(x[i]!));
+  }),
+  softmaxKernel('Softmax', false),
+  softmaxKernel('LogSoftmax', true),
+  dropout,
+  identity,
+];
