@@ -1,17 +1,27 @@
-import { Graph, Node, Tensor, getAttribute, initializerOf, isGraphInput, isGraphOutput, producerOf, useCount } from '../ir/index.js';
+import { Graph, Node, Tensor, dtypeName, getAttribute, isGraphInput, isGraphOutput, producerOf, useCount } from '../ir/index.js';
+import { ConstantSource, FOLDABLE_FLOAT_TYPES, constantValues, isSharedConstant, nodeLabel, resolveConstant } from './constants.js';
+import { knownRank } from './shapeFacts.js';
 
 /**
  * Whether each BatchNormalization could be folded into the node that produces its input, and if not, why.
- * This is the single statement of the fold preconditions; `inspect` counts with it and `fold-bn` obeys it.
+ * This is the single statement of the fold preconditions; `inspect` counts with it and `fold-bn` obeys it
+ * (it re-checks each BN right before folding it, so earlier folds are taken into account).
  *
  * Preconditions, in the order they are checked:
- *  1. The BN is in inference mode: training_mode absent or 0, and no optional output (running mean/var,
- *     saved mean/var) is read by anything.
- *  2. Its input is produced by a Conv, ConvTranspose, Gemm, or a MatMul with a constant 2-D weight.
- *  3. That output feeds nothing but this BN and is not a graph output.
- *  4. The producer's weight and bias, and the BN's scale, B, mean and var, are constants.
- *  5. The weight and bias are read by no other node (else folding in place would change the other reader).
- *  6. For Gemm/MatMul the BN normalises the producer's output features (its input is 2-D).
+ *  1. The BN computes with stored statistics: training_mode absent or 0 (opset 14+), is_test=1 (opset <= 6),
+ *     no optional output (running mean/var, saved mean/var) present — `bn-eval` establishes all three —
+ *     and not spatial=0 (per-activation statistics, opset 7-8).
+ *  2. Its scale, B, mean and var are numeric constants of one length C (initializers, Constant nodes,
+ *     Identity / ConstantOfShape chains of them).
+ *  3. Its input is the first output of a Conv, ConvTranspose, Gemm, or MatMul (default ONNX domain).
+ *  4. That output feeds nothing but this BN and is not a graph output.
+ *  5. The producer's weight (and bias, when present) are constants of type float32, float64 or float16
+ *     whose shapes give C output channels / features: Conv W[C, Cin/g, ...]; ConvTranspose
+ *     W[Cin, C/g, ...]; Gemm B[K, C] (B[C, K] with transB) and C absent or broadcastable to [M, C];
+ *     MatMul B[K, C] with a 2-D input A (BN axis 1 must be the producer's feature axis: for a rank-3
+ *     MatMul output, axis 1 is not the feature axis and the BN does not fold).
+ *  6. The weight and bias are read by no other node (folding in place would change that node too); with
+ *     --allow-weight-copy this node gets a private copy instead.
  */
 export interface FoldCandidate {
   bn: Node;
@@ -19,49 +29,90 @@ export interface FoldCandidate {
   foldable: boolean;
   /** Why not, in words a user can act on. */
   reason?: string;
-  /** True when the only obstacle is a weight shared with another node (a private copy would fix it). */
+  /** True when the weight or bias is shared with another reader (a private copy is needed to fold). */
   sharedWeight?: boolean;
+}
+
+export interface FoldabilityOptions {
+  /** The model's default-domain opset; decides how training mode is expressed. Unknown: judged by attributes. */
+  opset?: number;
+  /** Count a BN whose only obstacle is a shared weight as foldable (the pass will copy the weight). */
+  allowWeightCopy?: boolean;
 }
 
 export const FOLD_TARGETS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
-/** A constant value: an initializer, or the tensor of a Constant node. */
-export function constantOf(graph: Graph, value: string): Tensor | undefined {
-  if (!value) return undefined;
-  const init = initializerOf(graph, value);
-  // An initializer also listed as a graph input can be overridden by the caller: not a constant then,
-  // except that older exporters list every weight as an input; onnxruntime treats those as constants too.
-  if (init) return init;
-  const p = producerOf(graph, value);
-  if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) {
-    const t = getAttribute(p, 'value')?.t;
-    if (t) return t;
-  }
-  if (p && p.opType === 'Identity' && p.inputs[0]) return constantOf(graph, p.inputs[0]);
-  return undefined;
+const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
+
+export function isBatchNorm(node: Node): boolean {
+  return node.opType === 'BatchNormalization' && isOnnxDomain(node);
 }
 
-export function isInferenceBatchNorm(graph: Graph, bn: Node): { ok: boolean; reason?: string } {
-  const training = getAttribute(bn, 'training_mode')?.i ?? 0;
-  if (training) return { ok: false, reason: 'it is in training mode (training_mode=1); run bn-eval first' };
-  for (const extra of bn.outputs.slice(1)) {
-    if (extra && useCount(graph, extra) > 0) {
-      return { ok: false, reason: `its optional output '${extra}' (running or saved statistics) is read by the graph` };
-    }
+/** A constant value: an initializer, the tensor of a Constant node, or an Identity/ConstantOfShape chain of one. */
+export function constantOf(graph: Graph, value: string): Tensor | undefined {
+  return value ? resolveConstant(graph, value)?.tensor : undefined;
+}
+
+/** Precondition 1: whether the BN uses stored statistics, and if not, what makes it train. */
+export function isInferenceBatchNorm(graph: Graph, bn: Node, opset?: number): { ok: boolean; reason?: string } {
+  if ((getAttribute(bn, 'training_mode')?.i ?? 0) !== 0) {
+    return { ok: false, reason: 'it is in training mode (training_mode=1); run bn-eval first' };
   }
+  const isTest = getAttribute(bn, 'is_test');
+  if ((isTest && !isTest.i) || (!isTest && opset !== undefined && opset <= 6)) {
+    return { ok: false, reason: 'it is in training mode (is_test=0, opset <= 6); run bn-eval first' };
+  }
+  const extras = bn.outputs.slice(1).filter((o) => o !== '');
+  if (extras.length) {
+    const read = extras.filter((o) => useCount(graph, o) > 0);
+    return {
+      ok: false,
+      reason: read.length
+        ? `its optional output '${read[0]}' (running or saved statistics) is read by the graph`
+        : `it has optional outputs (running/saved statistics), which make it compute batch statistics; run bn-eval first`,
+    };
+  }
+  const spatial = getAttribute(bn, 'spatial');
+  if (spatial && spatial.i === 0) return { ok: false, reason: 'it uses per-activation statistics (spatial=0)' };
   return { ok: true };
 }
 
-export function analyzeBatchNormFolding(graph: Graph): FoldCandidate[] {
-  const out: FoldCandidate[] = [];
-  for (const bn of graph.nodes) {
-    if (bn.opType !== 'BatchNormalization' || (bn.domain !== '' && bn.domain !== 'ai.onnx')) continue;
-    out.push(checkBatchNorm(graph, bn));
-  }
-  return out;
+/** Per-channel y = k*x + shift for an inference BN with constant parameters, computed in float64. */
+export interface BatchNormAffine {
+  channels: number;
+  k: Float64Array;
+  shift: Float64Array;
 }
 
-function checkBatchNorm(graph: Graph, bn: Node): FoldCandidate {
+export function batchNormAffine(graph: Graph, bn: Node): BatchNormAffine | { reason: string } {
+  const names = ['scale', 'B', 'mean', 'var'];
+  const values: Float64Array[] = [];
+  for (let i = 0; i < 4; i++) {
+    const input = bn.inputs[i + 1] ?? '';
+    const v = constantValues(graph, input);
+    if (!v) return { reason: `its ${names[i]} input '${input}' is not a numeric constant` };
+    values.push(v);
+  }
+  const [scale, bias, mean, variance] = values as [Float64Array, Float64Array, Float64Array, Float64Array];
+  const c = scale.length;
+  if (bias.length !== c || mean.length !== c || variance.length !== c) {
+    return { reason: `its scale, B, mean and var have different lengths (${values.map((v) => v.length).join(', ')})` };
+  }
+  const eps = getAttribute(bn, 'epsilon')?.f ?? 1e-5;
+  const k = new Float64Array(c);
+  const shift = new Float64Array(c);
+  for (let i = 0; i < c; i++) {
+    k[i] = scale[i]! / Math.sqrt(variance[i]! + eps);
+    shift[i] = bias[i]! - mean[i]! * k[i]!;
+  }
+  return { channels: c, k, shift };
+}
+
+export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions = {}): FoldCandidate[] {
+  return graph.nodes.filter(isBatchNorm).map((bn) => checkBatchNormFolding(graph, bn, options));
+}
+
+export function checkBatchNormFolding(graph: Graph, bn: Node, options: FoldabilityOptions = {}): FoldCandidate {
   const no = (reason: string, producer?: Node, sharedWeight = false): FoldCandidate => ({
     bn,
     producer,
@@ -69,55 +120,90 @@ function checkBatchNorm(graph: Graph, bn: Node): FoldCandidate {
     reason,
     ...(sharedWeight ? { sharedWeight } : {}),
   });
-  const mode = isInferenceBatchNorm(graph, bn);
+  const mode = isInferenceBatchNorm(graph, bn, options.opset);
   if (!mode.ok) return no(mode.reason!);
-  const x = bn.inputs[0]!;
+  const affine = batchNormAffine(graph, bn);
+  if ('reason' in affine) return no(affine.reason);
+  const C = affine.channels;
+
+  const x = bn.inputs[0] ?? '';
   const producer = producerOf(graph, x);
   if (!producer) {
     return no(isGraphInput(graph, x) ? `its input '${x}' is a graph input: there is no layer to fold into` : `its input '${x}' is a constant`);
   }
-  if (!FOLD_TARGETS.has(producer.opType) || (producer.domain !== '' && producer.domain !== 'ai.onnx')) {
-    return no(`its input comes from ${producer.opType} '${producer.name}', which has no weights to fold into`, producer);
+  const p = `${producer.opType} '${nodeLabel(producer)}'`;
+  if (!FOLD_TARGETS.has(producer.opType) || !isOnnxDomain(producer)) {
+    return no(`its input comes from ${p}, which has no weights to fold into`, producer);
   }
-  if (producer.outputs[0] !== x) return no(`it reads a secondary output of '${producer.name}'`, producer);
-  if (isGraphOutput(graph, x)) return no(`'${x}' (output of '${producer.name}') is also a graph output`, producer);
+  if (producer.outputs[0] !== x) return no(`it reads a secondary output of ${p}`, producer);
+  if (isGraphOutput(graph, x)) return no(`'${x}' (output of ${p}) is also a graph output`, producer);
   const uses = useCount(graph, x);
-  if (uses > 1) {
-    return no(`'${x}' (output of ${producer.opType} '${producer.name}') is also read by ${uses - 1} other node(s)`, producer);
-  }
-  const params = bn.inputs.slice(1, 5);
-  const paramNames = ['scale', 'B', 'mean', 'var'];
-  for (let i = 0; i < 4; i++) {
-    if (!params[i] || !constantOf(graph, params[i]!)) {
-      return no(`its ${paramNames[i]} input '${params[i] ?? ''}' is not a constant`, producer);
-    }
-  }
-  const weight = producer.inputs[1];
-  const W = weight ? constantOf(graph, weight) : undefined;
-  if (!W) return no(`the weight '${weight ?? ''}' of ${producer.opType} '${producer.name}' is not a constant`, producer);
-  const biasName = producer.opType === 'MatMul' ? undefined : producer.inputs[2];
-  if (biasName && !constantOf(graph, biasName)) {
-    return no(`the bias '${biasName}' of ${producer.opType} '${producer.name}' is not a constant`, producer);
-  }
-  if (producer.opType === 'MatMul' && W.dims.length !== 2) {
-    return no(`the weight of MatMul '${producer.name}' is ${W.dims.length}-D, not a 2-D matrix`, producer);
-  }
-  if (producer.opType === 'Gemm' && producer.inputs[2]) {
-    const C = constantOf(graph, producer.inputs[2])!;
-    if (C.dims.length > 1 && C.dims[0] !== 1) {
-      return no(`the bias of Gemm '${producer.name}' varies per row (shape [${C.dims.join(', ')}])`, producer);
-    }
-  }
-  for (const shared of [weight, biasName]) {
-    if (!shared) continue;
-    const readers = graph.nodes.filter((n) => n !== producer && n.inputs.includes(shared));
-    if (readers.length || isGraphOutput(graph, shared)) {
-      return no(
-        `the ${shared === weight ? 'weight' : 'bias'} '${shared}' is shared with ${readers.map((r) => `${r.opType} '${r.name}'`).join(', ') || 'a graph output'}; folding in place would change that node too (use --allow-weight-copy)`,
-        producer,
-        true,
-      );
-    }
+  if (uses > 1) return no(`'${x}' (output of ${p}) is also read by ${uses - 1} other reader(s)`, producer);
+
+  const weightName = producer.inputs[1] ?? '';
+  const weight = weightName ? resolveConstant(graph, weightName) : undefined;
+  if (!weight) return no(`the weight '${weightName}' of ${p} is not a constant`, producer);
+  const W = weight.tensor;
+  if (!FOLDABLE_FLOAT_TYPES.has(W.dtype)) return no(`the weight of ${p} is ${dtypeName(W.dtype)}; fold-bn handles float32, float64 and float16`, producer);
+  const biasName = producer.opType === 'MatMul' ? '' : producer.inputs[2] ?? '';
+  const bias = biasName ? resolveConstant(graph, biasName) : undefined;
+  if (biasName && !bias) return no(`the bias '${biasName}' of ${p} is not a constant`, producer);
+  if (bias && !FOLDABLE_FLOAT_TYPES.has(bias.tensor.dtype)) return no(`the bias of ${p} is ${dtypeName(bias.tensor.dtype)}`, producer);
+
+  const shapeProblem = checkShapes(graph, producer, W, bias?.tensor, C);
+  if (shapeProblem) return no(`${p}: ${shapeProblem}`, producer);
+
+  const shared: [string, ConstantSource][] = [['weight', weight]];
+  if (bias) shared.push(['bias', bias]);
+  for (const [what, source] of shared) {
+    if (!isSharedConstant(graph, source)) continue;
+    const name = source.chain[source.chain.length - 1]!;
+    const readers = graph.nodes.filter((n) => n !== producer && source.chain.some((v) => n.inputs.includes(v)));
+    const by = readers.map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') || 'a graph output';
+    if (options.allowWeightCopy) return { bn, producer, foldable: true, sharedWeight: true };
+    return no(`the ${what} '${name}' of ${p} is shared with ${by}; folding in place would change that node too (use --allow-weight-copy)`, producer, true);
   }
   return { bn, producer, foldable: true };
 }
+
+/** Precondition 5: the producer's parameters give exactly C output channels along the BN's axis 1. */
+function checkShapes(graph: Graph, producer: Node, W: Tensor, bias: Tensor | undefined, C: number): string | undefined {
+  const biasLength = bias ? bias.dims.reduce((n, d) => n * d, 1) : 0;
+  switch (producer.opType) {
+    case 'Conv': {
+      if (W.dims.length < 3 || W.dims[0] !== C) return `weight shape [${W.dims.join(', ')}] does not have ${C} output channels (BN length)`;
+      if (bias && biasLength !== C) return `bias has ${biasLength} elements, expected ${C}`;
+      return undefined;
+    }
+    case 'ConvTranspose': {
+      const group = getAttribute(producer, 'group')?.i ?? 1;
+      if (W.dims.length < 3 || W.dims[1]! * group !== C || W.dims[0]! % group !== 0) {
+        return `weight shape [${W.dims.join(', ')}] with group ${group} does not have ${C} output channels (BN length)`;
+      }
+      if (bias && biasLength !== C) return `bias has ${biasLength} elements, expected ${C}`;
+      return undefined;
+    }
+    case 'Gemm': {
+      if (W.dims.length !== 2) return `weight is ${W.dims.length}-D, not a matrix`;
+      const transB = getAttribute(producer, 'transB')?.i ?? 0;
+      const n = transB ? W.dims[0] : W.dims[1];
+      if (n !== C) return `it has ${n} output features but the BN has ${C} channels`;
+      if (bias) {
+        const d = bias.dims;
+        const cols = d.length === 0 ? 1 : d[d.length - 1]!;
+        if (d.length > 2 || (cols !== 1 && cols !== C)) return `bias shape [${d.join(', ')}] does not broadcast to [M, ${C}]`;
+      }
+      return undefined;
+    }
+    case 'MatMul': {
+      if (W.dims.length !== 2) return `weight is ${W.dims.length}-D, not a 2-D matrix`;
+      if (W.dims[1] !== C) return `it has ${W.dims[1]} output features but the BN has ${C} channels`;
+      const rank = knownRank(graph, producer.inputs[0] ?? '') ?? knownRank(graph, producer.outputs[0] ?? '');
+      if (rank === undefined) return `the rank of its input is unknown, so it cannot be told whether the BN normalises its output features`;
+      if (rank !== 2) return `its output is ${rank}-D: the BN normalises axis 1, which is not the MatMul's feature axis`;
+      return undefined;
+    }
+  }
+  return `not a fold target`;
+}
+

@@ -1,11 +1,25 @@
 import { BncError } from '../ir/index.js';
 import { Pass, PassOptions, PassReport } from './pass.js';
+import { batchNormEval } from './batchNormEval.js';
+import { mergeBatchNormScale } from './mergeBatchNormScale.js';
+import { foldBatchNormIntoConv } from './foldBatchNormIntoConv.js';
+import { batchNormToAffine } from './batchNormToAffine.js';
+import { cleanup } from './cleanup.js';
 
 export type { Pass, PassOptions, PassReport } from './pass.js';
 export { analyzeBatchNormFolding } from './bnFoldability.js';
 
 /** Every pass by its command-line name, in the order `fold-bn` runs them. One line per pass. */
-export const PASSES: Record<string, Pass> = {};
+export const PASSES: Record<string, Pass> = {
+  'bn-eval': batchNormEval,
+  'merge-bn-scale': mergeBatchNormScale,
+  'fold-bn': foldBatchNormIntoConv,
+  'bn-to-affine': batchNormToAffine,
+  cleanup: cleanup,
+};
+
+/** What `bnc fold-bn` runs, in order. */
+export const FOLD_BN_PIPELINE = ['bn-eval', 'merge-bn-scale', 'fold-bn', 'bn-to-affine', 'cleanup'];
 
 export function parsePassList(list: string): string[] {
   if (list.trim() === 'none' || list.trim() === '') return [];

@@ -10,6 +10,8 @@ export interface PassReport {
   /** Candidates left alone, each with the reason. */
   skipped: { node: string; reason: string }[];
   warnings: string[];
+  /** Pass-specific tallies, e.g. fold-bn's folds by producer op type ({ Conv: 52, Gemm: 1 }). */
+  counts?: Record<string, number>;
 }
 
 export interface PassOptions {
