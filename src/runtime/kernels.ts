@@ -2,6 +2,7 @@ import { KernelConfig } from './kernel.js';
 import { ELEMENTWISE_KERNELS } from './elementwise.js';
 import { ACTIVATION_KERNELS } from './activation.js';
 import { TENSOR_KERNELS } from './tensor.js';
+import { REDUCTION_KERNELS } from './reduction.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -9,6 +10,7 @@ const FAMILIES: KernelConfig[][] = [
   ELEMENTWISE_KERNELS,
   ACTIVATION_KERNELS,
   TENSOR_KERNELS,
+  REDUCTION_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
