@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BncError } from '../ir/index.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerOptimize } from './commands/optimize.js';
+import { registerFoldBn } from './commands/foldBn.js';
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInspect(program);
   registerOptimize(program);
+  registerFoldBn(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
