@@ -2,7 +2,9 @@ import { KernelConfig } from './kernel.js';
 import { ELEMENTWISE_KERNELS } from './elementwise.js';
 import { ACTIVATION_KERNELS } from './activation.js';
 import { TENSOR_KERNELS } from './tensor.js';
+import { CONV_KERNELS } from './conv.js';
 import { REDUCTION_KERNELS } from './reduction.js';
+import { RESIZE_KERNELS } from './resize.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -11,6 +13,7 @@ const FAMILIES: KernelConfig[][] = [
   ACTIVATION_KERNELS,
   TENSOR_KERNELS,
   REDUCTION_KERNELS,
+  RESIZE_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();

@@ -1,0 +1,394 @@
+import { DataType, dtypeName } from '../ir/index.js';
+import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
+import { floatValues, formatDims, gatherByAxisOffsets, integerValues, normalizeAxis, stridesOf } from './broadcast.js';
+
+// Resize (opset 10, 11, 13, 18, 19) and Upsample (7, 9). Each axis is mapped on its own: output index
+// → original coordinate (coordinate_transformation_mode) → source indices and weights. Nearest is then
+// one gather; linear and cubic are separable, applied one axis at a time.
+//
+// Coordinates are computed in float32 steps (Math.fround), as onnxruntime does, so that nearest-mode
+// ties (x.5) fall the same way.
+
+const f = Math.fround;
+
+type CoordinateMode =
+  | 'half_pixel'
+  | 'half_pixel_symmetric'
+  | 'pytorch_half_pixel'
+  | 'align_corners'
+  | 'asymmetric'
+  | 'tf_half_pixel_for_nn'
+  | 'tf_crop_and_resize';
+/** 'simple' is the rounding of Upsample and Resize-10: truncate when upsampling, ceil when downsampling. */
+type NearestMode = 'round_prefer_floor' | 'round_prefer_ceil' | 'floor' | 'ceil' | 'simple';
+type Mode = 'nearest' | 'linear' | 'cubic';
+
+interface ResizeParams {
+  mode: Mode;
+  coordinateMode: CoordinateMode;
+  nearestMode: NearestMode;
+  cubicA: number;
+  excludeOutside: boolean;
+  extrapolationValue: number;
+  outDims: number[];
+  /** Per axis: the scale used in the coordinate transform. */
+  scales: number[];
+  roiStart: number[];
+  roiEnd: number[];
+}
+
+const COORDINATE_MODES = new Set<string>([
+  'half_pixel',
+  'half_pixel_symmetric',
+  'pytorch_half_pixel',
+  'align_corners',
+  'asymmetric',
+  'tf_half_pixel_for_nn',
+  'tf_crop_and_resize',
+]);
+const NEAREST_MODES = new Set<string>(['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil']);
+
+function readMode(ctx: KernelContext): Mode {
+  const mode = ctx.attrs.string('mode', 'nearest');
+  if (mode === 'nearest' || mode === 'linear' || mode === 'cubic') {
+    if (mode === 'cubic' && ctx.opset < 11) throw kernelError(ctx.node, `mode 'cubic' needs opset 11 or later`);
+    return mode;
+  }
+  // Upsample-7 documents 'bilinear' as a spelling some exporters used.
+  if (mode === 'bilinear' && ctx.node.opType === 'Upsample') return 'linear';
+  throw kernelError(ctx.node, `mode '${mode}' is not supported (nearest, linear, cubic)`);
+}
+
+/** Upsample (7: scales attribute, 9: scales input) and Resize-10: asymmetric coordinates, 'simple' rounding. */
+function legacyParams(ctx: KernelContext, x: RtTensor): ResizeParams {
+  const mode = readMode(ctx);
+  if (mode === 'cubic') throw kernelError(ctx.node, `mode 'cubic' needs opset 11 or later`);
+  let scales: number[];
+  if (ctx.node.opType === 'Upsample' && ctx.opset < 9) {
+    scales = ctx.attrs.floats('scales', []).map(f);
+  } else {
+    scales = floatValues(requireInput(ctx, 1, 'scales')).map(f);
+  }
+  const rank = x.dims.length;
+  if (scales.length !== rank) throw kernelError(ctx.node, `scales has ${scales.length} values for input of rank ${rank}`);
+  if (scales.some((s) => !(s > 0))) throw kernelError(ctx.node, `scales [${scales.join(',')}] must be positive`);
+  return {
+    mode,
+    coordinateMode: 'asymmetric',
+    nearestMode: 'simple',
+    cubicA: -0.75,
+    excludeOutside: false,
+    extrapolationValue: 0,
+    outDims: x.dims.map((d, i) => Math.floor(f(d * scales[i]!))),
+    scales,
+    roiStart: new Array<number>(rank).fill(0),
+    roiEnd: new Array<number>(rank).fill(1),
+  };
+}
+
+/** Resize 11+: roi, scales, sizes inputs; axes and keep_aspect_ratio_policy from 18. */
+function resizeParams(ctx: KernelContext, x: RtTensor): ResizeParams {
+  const rank = x.dims.length;
+  const mode = readMode(ctx);
+  const coordinateMode = ctx.attrs.string('coordinate_transformation_mode', 'half_pixel');
+  if (!COORDINATE_MODES.has(coordinateMode) || (coordinateMode === 'half_pixel_symmetric' && ctx.opset < 19)) {
+    throw kernelError(ctx.node, `coordinate_transformation_mode '${coordinateMode}' is not supported at opset ${ctx.opset}`);
+  }
+  const nearestMode = ctx.attrs.string('nearest_mode', 'round_prefer_floor');
+  if (!NEAREST_MODES.has(nearestMode)) throw kernelError(ctx.node, `nearest_mode '${nearestMode}' is not supported`);
+  if (ctx.opset >= 18 && ctx.attrs.int('antialias', 0) !== 0 && mode !== 'nearest') {
+    throw kernelError(ctx.node, 'antialias=1 is not supported by bnc');
+  }
+  const axes = (ctx.opset >= 18 ? ctx.attrs.ints('axes') : undefined)?.map((a) => normalizeAxis(ctx.node, a, rank, 'axis'));
+  const axisList = axes ?? x.dims.map((_, i) => i);
+  if (new Set(axisList).size !== axisList.length) throw kernelError(ctx.node, `axes [${axisList.join(',')}] repeat an axis`);
+
+  const roiInput = ctx.inputs[1];
+  const scalesInput = ctx.inputs[2];
+  const sizesInput = ctx.inputs[3];
+  const givenScales = scalesInput && scalesInput.data.length > 0 ? floatValues(scalesInput).map(f) : undefined;
+  const givenSizes = sizesInput && sizesInput.data.length > 0 ? integerValues(ctx.node, sizesInput, 'sizes') : undefined;
+  if (givenScales && givenSizes) throw kernelError(ctx.node, 'both scales and sizes are given; exactly one is allowed');
+  if (!givenScales && !givenSizes) throw kernelError(ctx.node, 'neither scales nor sizes is given');
+
+  const roiStart = new Array<number>(rank).fill(0);
+  const roiEnd = new Array<number>(rank).fill(1);
+  if (coordinateMode === 'tf_crop_and_resize') {
+    const roi = roiInput && roiInput.data.length > 0 ? floatValues(roiInput).map(f) : undefined;
+    if (!roi || roi.length !== 2 * axisList.length) {
+      throw kernelError(ctx.node, `tf_crop_and_resize needs roi with ${2 * axisList.length} values (starts then ends)`);
+    }
+    axisList.forEach((a, k) => {
+      roiStart[a] = roi[k]!;
+      roiEnd[a] = roi[k + axisList.length]!;
+    });
+  }
+
+  const scales = new Array<number>(rank).fill(1);
+  const outDims = [...x.dims];
+  if (givenScales) {
+    if (givenScales.length !== axisList.length) throw kernelError(ctx.node, `scales has ${givenScales.length} values for ${axisList.length} axes`);
+    if (givenScales.some((s) => !(s > 0))) throw kernelError(ctx.node, `scales [${givenScales.join(',')}] must be positive`);
+    // The spec multiplies by the roi extent for tf_crop_and_resize; onnxruntime and the ONNX reference
+    // implementation do not, and models are exported against them, so neither does bnc.
+    axisList.forEach((a, k) => {
+      scales[a] = givenScales[k]!;
+      outDims[a] = Math.floor(f(x.dims[a]! * givenScales[k]!));
+    });
+  } else {
+    const sizes = givenSizes!;
+    if (sizes.length !== axisList.length) throw kernelError(ctx.node, `sizes has ${sizes.length} values for ${axisList.length} axes`);
+    const policy = ctx.opset >= 18 ? ctx.attrs.string('keep_aspect_ratio_policy', 'stretch') : 'stretch';
+    if (policy === 'stretch') {
+      axisList.forEach((a, k) => {
+        outDims[a] = sizes[k]!;
+        scales[a] = f(sizes[k]! / x.dims[a]!);
+      });
+    } else if (policy === 'not_larger' || policy === 'not_smaller') {
+      // One scale for all resized axes, chosen so the output fits inside (or covers) the requested box.
+      const ratios = axisList.map((a, k) => f(sizes[k]! / x.dims[a]!));
+      const scale = policy === 'not_larger' ? Math.min(...ratios) : Math.max(...ratios);
+      axisList.forEach((a) => {
+        scales[a] = scale;
+        outDims[a] = Math.round(f(scale * x.dims[a]!));
+      });
+    } else {
+      throw kernelError(ctx.node, `keep_aspect_ratio_policy '${policy}' is not supported`);
+    }
+  }
+  return {
+    mode,
+    coordinateMode: coordinateMode as CoordinateMode,
+    nearestMode: nearestMode as NearestMode,
+    cubicA: ctx.attrs.float('cubic_coeff_a', -0.75),
+    excludeOutside: ctx.attrs.int('exclude_outside', 0) !== 0,
+    extrapolationValue: ctx.attrs.float('extrapolation_value', 0),
+    outDims,
+    scales,
+    roiStart,
+    roiEnd,
+  };
+}
+
+/** Output index → coordinate in the input, per the ONNX formulas, in float32 steps. */
+function originalCoordinate(p: ResizeParams, axis: number, xOut: number, inLen: number, outLen: number): number {
+  const scale = p.scales[axis]!;
+  switch (p.coordinateMode) {
+    case 'half_pixel':
+      return f(f(f(xOut + 0.5) / scale) - 0.5);
+    case 'half_pixel_symmetric': {
+      const adjustment = f(outLen / f(scale * inLen));
+      const center = f(inLen / 2);
+      const offset = f(center * f(1 - adjustment));
+      return f(offset + f(f(f(xOut + 0.5) / scale) - 0.5));
+    }
+    case 'pytorch_half_pixel':
+      return outLen > 1 ? f(f(f(xOut + 0.5) / scale) - 0.5) : 0;
+    case 'align_corners':
+      return outLen === 1 ? 0 : f(f(xOut * (inLen - 1)) / (outLen - 1));
+    case 'asymmetric':
+      return f(xOut / scale);
+    case 'tf_half_pixel_for_nn':
+      return f(f(xOut + 0.5) / scale);
+    case 'tf_crop_and_resize': {
+      const start = p.roiStart[axis]!;
+      const end = p.roiEnd[axis]!;
+      return outLen > 1
+        ? f(f(start * (inLen - 1)) + f(f(xOut * f(f(end - start) * (inLen - 1))) / (outLen - 1)))
+        : f(f(0.5 * f(start + end)) * (inLen - 1));
+    }
+  }
+}
+
+function nearestIndex(mode: NearestMode, x: number, downsampling: boolean): number {
+  switch (mode) {
+    case 'round_prefer_floor':
+      return x === Math.trunc(x) + 0.5 ? Math.floor(x) : roundHalfAway(x);
+    case 'round_prefer_ceil':
+      return x === Math.trunc(x) + 0.5 ? Math.ceil(x) : roundHalfAway(x);
+    case 'floor':
+      return Math.floor(x);
+    case 'ceil':
+      return Math.ceil(x);
+    case 'simple':
+      return downsampling ? Math.ceil(x) : Math.trunc(x);
+  }
+}
+
+/** C's round(): halves away from zero (Math.round rounds -2.5 to -2). */
+function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+/** Whether a coordinate lies outside the input, for tf_crop_and_resize's extrapolation_value. */
+function extrapolates(p: ResizeParams, x: number, inLen: number): boolean {
+  return p.coordinateMode === 'tf_crop_and_resize' && (x < 0 || x > inLen - 1);
+}
+
+/** Per output index along one axis: source taps and their weights (an interpolation kernel of `taps` wide). */
+interface AxisTaps {
+  taps: number;
+  index: Int32Array;
+  weight: Float32Array;
+  outside: Uint8Array;
+}
+
+function linearTaps(p: ResizeParams, axis: number, inLen: number, outLen: number): AxisTaps {
+  const index = new Int32Array(outLen * 2);
+  const weight = new Float32Array(outLen * 2);
+  const outside = new Uint8Array(outLen);
+  for (let o = 0; o < outLen; o++) {
+    let x = originalCoordinate(p, axis, o, inLen, outLen);
+    if (extrapolates(p, x, inLen)) outside[o] = 1;
+    x = Math.max(0, Math.min(x, inLen - 1));
+    const i0 = Math.min(Math.trunc(x), inLen - 1);
+    const i1 = Math.min(i0 + 1, inLen - 1);
+    index[2 * o] = i0;
+    index[2 * o + 1] = i1;
+    if (i0 === i1) {
+      weight[2 * o] = 0.5;
+      weight[2 * o + 1] = 0.5;
+    } else {
+      weight[2 * o] = f(Math.abs(f(x - i1)));
+      weight[2 * o + 1] = f(Math.abs(f(x - i0)));
+    }
+  }
+  return { taps: 2, index, weight, outside };
+}
+
+/** Keys' cubic convolution weights for the 4 taps around x, with coefficient a. */
+function cubicTaps(p: ResizeParams, axis: number, inLen: number, outLen: number): AxisTaps {
+  const a = p.cubicA;
+  const index = new Int32Array(outLen * 4);
+  const weight = new Float32Array(outLen * 4);
+  const outside = new Uint8Array(outLen);
+  const w = new Float64Array(4);
+  for (let o = 0; o < outLen; o++) {
+    const x = originalCoordinate(p, axis, o, inLen, outLen);
+    if (extrapolates(p, x, inLen)) outside[o] = 1;
+    const base = Math.floor(x);
+    const t = x - base;
+    const distances = [1 + t, t, 1 - t, 2 - t];
+    let total = 0;
+    for (let k = 0; k < 4; k++) {
+      const d = distances[k]!;
+      let v = d <= 1 ? ((a + 2) * d - (a + 3)) * d * d + 1 : ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+      const src = base - 1 + k;
+      if (p.excludeOutside && (src < 0 || src >= inLen)) v = 0;
+      w[k] = v;
+      total += v;
+      index[4 * o + k] = Math.min(Math.max(src, 0), inLen - 1);
+    }
+    // exclude_outside renormalizes the remaining weights to sum to 1.
+    for (let k = 0; k < 4; k++) weight[4 * o + k] = p.excludeOutside && total !== 0 ? w[k]! / total : w[k]!;
+  }
+  return { taps: 4, index, weight, outside };
+}
+
+/** Interpolate along one axis: [outer, inLen, inner] → [outer, outLen, inner]. */
+function applyAxis(src: Float32Array, dims: number[], axis: number, t: AxisTaps): { data: Float32Array; dims: number[] } {
+  const inLen = dims[axis]!;
+  const outLen = t.outside.length;
+  const outer = sizeOf(dims.slice(0, axis));
+  const inner = sizeOf(dims.slice(axis + 1));
+  const out = new Float32Array(outer * outLen * inner);
+  const taps = t.taps;
+  for (let b = 0; b < outer; b++) {
+    const srcBase = b * inLen * inner;
+    const dstBase = b * outLen * inner;
+    for (let o = 0; o < outLen; o++) {
+      const dst = dstBase + o * inner;
+      for (let k = 0; k < taps; k++) {
+        const wk = t.weight[o * taps + k]!;
+        if (wk === 0) continue;
+        const s = srcBase + t.index[o * taps + k]! * inner;
+        for (let i = 0; i < inner; i++) out[dst + i] = out[dst + i]! + wk * src[s + i]!;
+      }
+    }
+  }
+  const outDims = [...dims];
+  outDims[axis] = outLen;
+  return { data: out, dims: outDims };
+}
+
+function isIdentityAxis(t: AxisTaps, inLen: number): boolean {
+  if (t.outside.length !== inLen) return false;
+  for (let o = 0; o < inLen; o++) {
+    let w = 0;
+    for (let k = 0; k < t.taps; k++) {
+      const wk = t.weight[o * t.taps + k]!;
+      if (wk !== 0 && t.index[o * t.taps + k] !== o) return false;
+      w += wk;
+    }
+    if (w !== 1 || t.outside[o]) return false;
+  }
+  return true;
+}
+
+function runResize(ctx: KernelContext, legacy: boolean): RtTensor[] {
+  const x = requireInput(ctx, 0, 'X');
+  const p = legacy ? legacyParams(ctx, x) : resizeParams(ctx, x);
+  const rank = x.dims.length;
+  if (p.outDims.some((d) => d < 0)) throw kernelError(ctx.node, `output shape ${formatDims(p.outDims)} is negative`);
+
+  if (p.mode === 'nearest') {
+    const strides = stridesOf(x.dims);
+    const offsets = p.outDims.map((outLen, a) => {
+      const inLen = x.dims[a]!;
+      const o = new Float64Array(outLen);
+      const downsampling = p.scales[a]! < 1;
+      for (let i = 0; i < outLen; i++) {
+        const coord = originalCoordinate(p, a, i, inLen, outLen);
+        if (extrapolates(p, coord, inLen)) {
+          o[i] = -1;
+          continue;
+        }
+        const idx = Math.min(Math.max(nearestIndex(p.nearestMode, coord, downsampling), 0), inLen - 1);
+        o[i] = idx * strides[a]!;
+      }
+      return o;
+    });
+    const fill = x.dtype === DataType.INT64 ? BigInt(Math.trunc(p.extrapolationValue)) : p.extrapolationValue;
+    return [gatherByAxisOffsets(ctx.node, x, p.outDims, offsets, fill)];
+  }
+
+  if (x.dtype !== DataType.FLOAT) throw kernelError(ctx.node, `${p.mode} resize of ${dtypeName(x.dtype)} is not supported; bnc runs it on float32`);
+  let data = x.data as Float32Array;
+  let dims = [...x.dims];
+  const outsideByAxis: (Uint8Array | undefined)[] = [];
+  for (let a = 0; a < rank; a++) {
+    const inLen = x.dims[a]!;
+    const outLen = p.outDims[a]!;
+    if (inLen === 0 && outLen > 0) throw kernelError(ctx.node, `cannot interpolate axis ${a} of size 0`);
+    const taps = p.mode === 'linear' ? linearTaps(p, a, inLen, outLen) : cubicTaps(p, a, inLen, outLen);
+    outsideByAxis.push(taps.outside.includes(1) ? taps.outside : undefined);
+    if (isIdentityAxis(taps, inLen)) continue;
+    ({ data, dims } = applyAxis(data, dims, a, taps));
+  }
+  if (data === x.data) data = data.slice();
+  if (outsideByAxis.some((o) => o)) fillOutside(data, p.outDims, outsideByAxis, p.extrapolationValue);
+  return [{ dtype: DataType.FLOAT, dims: p.outDims, data }];
+}
+
+/** tf_crop_and_resize: an output element whose coordinate falls outside the input on any axis takes extrapolation_value. */
+function fillOutside(data: Float32Array, dims: number[], outside: (Uint8Array | undefined)[], value: number): void {
+  const rank = dims.length;
+  const counter = new Array<number>(rank).fill(0);
+  for (let i = 0; i < data.length; i++) {
+    for (let a = 0; a < rank; a++) {
+      if (outside[a]?.[counter[a]!]) {
+        data[i] = value;
+        break;
+      }
+    }
+    for (let a = rank - 1; a >= 0; a--) {
+      if (++counter[a]! < dims[a]!) break;
+      counter[a] = 0;
+    }
+  }
+}
+
+export const RESIZE_KERNELS: KernelConfig[] = [
+  { opType: 'Resize', run: (ctx) => runResize(ctx, ctx.opset < 11) },
+  { opType: 'Upsample', run: (ctx) => runResize(ctx, true) },
+];
