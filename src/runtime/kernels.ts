@@ -2,7 +2,6 @@ import { KernelConfig } from './kernel.js';
 import { ELEMENTWISE_KERNELS } from './elementwise.js';
 import { ACTIVATION_KERNELS } from './activation.js';
 import { TENSOR_KERNELS } from './tensor.js';
-import { CONV_KERNELS } from './conv.js';
 import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 
