@@ -32,7 +32,8 @@ export function registerOptimize(program: Command): void {
         return;
       }
       for (const r of reports) {
-        out.line(`${out.color.bold(r.pass)}: ${r.changed} change(s)`);
+        const counts = Object.entries(r.counts ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
+        out.line(`${out.color.bold(r.pass)}: ${r.changed} change(s)${counts ? ` (${counts})` : ''}`);
         for (const c of r.changes) out.line(`  ${c}`);
         for (const s of r.skipped) out.line(`  ${out.color.yellow('skipped')} ${s.node}: ${s.reason}`);
         for (const w of r.warnings) out.warn(w);
