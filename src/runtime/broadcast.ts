@@ -211,7 +211,7 @@ export function gatherByAxisOffsets(
   }
   const from = slots(src.data);
   const to = slots(out);
-  const fillValue = (isBigArray(out) ? BigInt(fill ?? 0) : Number(fill ?? 0)) as unknown as number;
+  const fillValue = (isBigArray(out) ? toBigIntFill(fill) : Number(fill ?? 0)) as unknown as number;
   const last = axisOffset[rank - 1]!;
   const n = outDims[rank - 1]!;
   const counter = new Array<number>(rank - 1).fill(0);
@@ -240,4 +240,10 @@ export function gatherByAxisOffsets(
     }
   }
   return { dtype: src.dtype, dims: [...outDims], data: out };
+}
+
+/** A fill value for int64 storage: float attributes (Pad's `value`) truncate; NaN and infinities become 0. */
+function toBigIntFill(fill: number | bigint | undefined): bigint {
+  if (typeof fill === 'bigint') return fill;
+  return fill !== undefined && Number.isFinite(fill) ? BigInt(Math.trunc(fill)) : 0n;
 }

@@ -215,6 +215,10 @@ describe('Pad against onnxruntime', () => {
   it('int64 data with an int64 constant value', async () => {
     await expectMatch({ op: 'Pad', opset: 13, inputs: [randomI64(rand, [2, 3]), i64([4], [1, 0, 0, 2]), i64([], [-9])] });
   });
+  it('opset < 11 float value into int64 data truncates (independent check)', () => {
+    const [y] = runKernel({ op: 'Pad', opset: 2, inputs: [i64([2], [5, 6])], attrs: [intsAttr('pads', [1, 1]), floatAttr('value', -2.75)] });
+    expect(Array.from(y!.data as BigInt64Array)).toEqual([-2n, 5n, 6n, -2n]);
+  });
   it('pads of the wrong length are an error', () => {
     expect(() => runKernel({ op: 'Pad', opset: 13, inputs: [randomF32(rand, [2, 3]), i64([2], [1, 1])] })).toThrow(/pads has 2 values; 4 are needed/);
   });
