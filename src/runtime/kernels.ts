@@ -2,6 +2,7 @@ import { KernelConfig } from './kernel.js';
 import { ELEMENTWISE_KERNELS } from './elementwise.js';
 import { ACTIVATION_KERNELS } from './activation.js';
 import { TENSOR_KERNELS } from './tensor.js';
+import { CONV_KERNELS } from './conv.js';
 import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 
@@ -11,6 +12,7 @@ const FAMILIES: KernelConfig[][] = [
   ELEMENTWISE_KERNELS,
   ACTIVATION_KERNELS,
   TENSOR_KERNELS,
+  CONV_KERNELS,
   REDUCTION_KERNELS,
   RESIZE_KERNELS,
 ];

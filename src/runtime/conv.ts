@@ -1,0 +1,395 @@
+import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
+import { sgemm } from './gemmCore.js';
+import {
+  MAX_SPATIAL_RANK,
+  WindowGeometry,
+  forwardGeometry,
+  product,
+  readWindowAttributes,
+  realOutputShape,
+  to3d,
+  validOutputRange,
+} from './windowGeometry.js';
+
+// Conv and ConvTranspose for 1-D, 2-D and 3-D inputs, all in the 3-D (D, H, W) form of windowGeometry.
+// Conv picks one of three strategies per node:
+//   - depthwise (one input channel per group): a direct kernel over the few taps, no im2col;
+//   - pointwise (1×1, stride 1, no padding): the input already is the GEMM's right operand;
+//   - otherwise im2col per (image, group) and one GEMM: W[g] (Mg × Cg·k) · col (Cg·k × out).
+// ConvTranspose is the adjoint: col = W[g]ᵀ · X[g] by GEMM, then col2im scatters into the output.
+
+interface ConvOperands {
+  x: RtTensor;
+  xData: Float32Array;
+  wData: Float32Array;
+  bias?: Float32Array;
+  batch: number;
+  channels: number;
+  group: number;
+  kernel: number[];
+}
+
+function readConvOperands(ctx: KernelContext, weightChannelAxis: 0 | 1): ConvOperands {
+  const x = requireInput(ctx, 0, 'input X');
+  const w = requireInput(ctx, 1, 'weight W');
+  const xData = requireFloat(ctx, x, 'input X');
+  const wData = requireFloat(ctx, w, 'weight W');
+  if (x.dims.length < 3 || x.dims.length > 2 + MAX_SPATIAL_RANK) {
+    throw kernelError(ctx.node, `input X has shape [${x.dims}]; bnc runs 1-D, 2-D and 3-D convolutions (rank 3 to 5)`);
+  }
+  if (w.dims.length !== x.dims.length) {
+    throw kernelError(ctx.node, `weight W has shape [${w.dims}], whose rank does not match input X [${x.dims}]`);
+  }
+  const kernel = w.dims.slice(2);
+  const declared = ctx.attrs.ints('kernel_shape');
+  if (declared && (declared.length !== kernel.length || declared.some((k, i) => k !== kernel[i]))) {
+    throw kernelError(ctx.node, `kernel_shape [${declared}] does not match the weight's spatial shape [${kernel}]`);
+  }
+  const group = ctx.attrs.int('group', 1);
+  const channels = x.dims[1]!;
+  if (group < 1 || channels % group !== 0) throw kernelError(ctx.node, `group ${group} does not divide the ${channels} input channels`);
+  const b = ctx.inputs[2];
+  let bias: Float32Array | undefined;
+  if (b) {
+    bias = requireFloat(ctx, b, 'bias B');
+    const outChannels = weightChannelAxis === 0 ? w.dims[0]! : w.dims[1]! * group;
+    if (b.dims.length !== 1 || b.dims[0] !== outChannels) {
+      throw kernelError(ctx.node, `bias B has shape [${b.dims}], expected [${outChannels}]`);
+    }
+  }
+  return { x, xData, wData, bias, batch: x.dims[0]!, channels, group, kernel };
+}
+
+function fillBias(out: Float32Array, bias: Float32Array | undefined, batch: number, channels: number, planeSize: number): void {
+  if (!bias) return;
+  for (let n = 0; n < batch; n++) {
+    for (let m = 0; m < channels; m++) {
+      const start = (n * channels + m) * planeSize;
+      out.fill(bias[m]!, start, start + planeSize);
+    }
+  }
+}
+
+const conv: KernelConfig = {
+  opType: 'Conv',
+  run(ctx) {
+    const op = readConvOperands(ctx, 0);
+    const w = ctx.inputs[1]!;
+    const { batch, channels, group, kernel } = op;
+    const outChannels = w.dims[0]!;
+    const groupIn = channels / group;
+    if (w.dims[1] !== groupIn) {
+      throw kernelError(ctx.node, `weight W has shape [${w.dims}]: ${w.dims[1]} input channels per group, but input X has ${channels} channels in ${group} group(s)`);
+    }
+    if (outChannels % group !== 0) throw kernelError(ctx.node, `group ${group} does not divide the ${outChannels} output channels`);
+    const g = forwardGeometry(ctx, op.x.dims.slice(2), kernel);
+    const outPlane = product(g.output);
+    const out = new Float32Array(batch * outChannels * outPlane);
+    fillBias(out, op.bias, batch, outChannels, outPlane);
+    const args: ConvArgs = { ...op, outChannels, groupIn, groupOut: outChannels / group, g, out };
+    if (groupIn === 1) convDepthwise(args);
+    else if (isPointwise(g)) convPointwise(args);
+    else convIm2col(args);
+    return [floatTensor([batch, outChannels, ...realOutputShape(g)], out)];
+  },
+};
+
+interface ConvArgs extends ConvOperands {
+  outChannels: number;
+  groupIn: number;
+  groupOut: number;
+  g: WindowGeometry;
+  out: Float32Array;
+}
+
+function isPointwise(g: WindowGeometry): boolean {
+  for (let i = 0; i < MAX_SPATIAL_RANK; i++) {
+    if (g.kernel[i] !== 1 || g.strides[i] !== 1 || g.padBegin[i] !== 0 || g.padEnd[i] !== 0) return false;
+  }
+  return true;
+}
+
+/** 1×1 stride-1 convolution: Y[n, g] = W[g] · X[n, g], the input read in place. */
+function convPointwise(a: ConvArgs): void {
+  const plane = product(a.g.input);
+  for (let n = 0; n < a.batch; n++) {
+    for (let gi = 0; gi < a.group; gi++) {
+      sgemm(
+        a.groupOut, plane, a.groupIn, 1,
+        { data: a.wData, offset: gi * a.groupOut * a.groupIn, stride: a.groupIn },
+        { data: a.xData, offset: (n * a.channels + gi * a.groupIn) * plane, stride: plane },
+        a.out, (n * a.outChannels + gi * a.groupOut) * plane, plane,
+      );
+    }
+  }
+}
+
+/** General convolution: im2col of each (image, group), then one GEMM with the group's weights. */
+function convIm2col(a: ConvArgs): void {
+  const g = a.g;
+  const inPlane = product(g.input);
+  const outPlane = product(g.output);
+  const taps = product(g.kernel);
+  const depth = a.groupIn * taps;
+  const col = new Float32Array(depth * outPlane);
+  for (let n = 0; n < a.batch; n++) {
+    for (let gi = 0; gi < a.group; gi++) {
+      im2col(a.xData, (n * a.channels + gi * a.groupIn) * inPlane, a.groupIn, g, col);
+      sgemm(
+        a.groupOut, outPlane, depth, 1,
+        { data: a.wData, offset: gi * a.groupOut * depth, stride: depth },
+        { data: col, offset: 0, stride: outPlane },
+        a.out, (n * a.outChannels + gi * a.groupOut) * outPlane, outPlane,
+      );
+    }
+  }
+}
+
+/**
+ * col[(c, kd, kh, kw), (od, oh, ow)] = X[c, od·sd - pd + kd·dd, oh·sh - ph + kh·dh, ow·sw - pw + kw·dw],
+ * 0 where that falls in the padding. Rows are filled a W-run at a time with the valid range precomputed.
+ */
+function im2col(src: Float32Array, srcOffset: number, channels: number, g: WindowGeometry, col: Float32Array): void {
+  const [inD, inH, inW] = g.input as [number, number, number];
+  const [outD, outH, outW] = g.output as [number, number, number];
+  const [kD, kH, kW] = g.kernel as [number, number, number];
+  const [sD, sH, sW] = g.strides as [number, number, number];
+  const [dD, dH, dW] = g.dilations as [number, number, number];
+  const [pD, pH, pW] = g.padBegin as [number, number, number];
+  let o = 0;
+  for (let c = 0; c < channels; c++) {
+    const channelBase = srcOffset + c * inD * inH * inW;
+    for (let kd = 0; kd < kD; kd++) {
+      for (let kh = 0; kh < kH; kh++) {
+        for (let kw = 0; kw < kW; kw++) {
+          const [wLo, wHi] = validOutputRange(outW, inW, sW, pW, kw * dW);
+          const wShift = kw * dW - pW;
+          for (let od = 0; od < outD; od++) {
+            const id = od * sD - pD + kd * dD;
+            if (id < 0 || id >= inD) {
+              col.fill(0, o, o + outH * outW);
+              o += outH * outW;
+              continue;
+            }
+            for (let oh = 0; oh < outH; oh++) {
+              const ih = oh * sH - pH + kh * dH;
+              if (ih < 0 || ih >= inH) {
+                col.fill(0, o, o + outW);
+                o += outW;
+                continue;
+              }
+              const rowBase = channelBase + (id * inH + ih) * inW + wShift;
+              let ow = 0;
+              for (; ow < wLo; ow++) col[o++] = 0;
+              if (sW === 1) {
+                col.set(src.subarray(rowBase + wLo, rowBase + wHi), o);
+                o += wHi - wLo;
+                ow = wHi;
+              } else {
+                for (let iw = rowBase + wLo * sW; ow < wHi; ow++, iw += sW) col[o++] = src[iw]!;
+              }
+              for (; ow < outW; ow++) col[o++] = 0;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One input channel per group (depthwise, and any Conv with C/group = 1): each output channel m reads
+ * input channel ⌊m / Mg⌋ through its own few taps, accumulated a row at a time in doubles.
+ */
+function convDepthwise(a: ConvArgs): void {
+  const g = a.g;
+  const [inD, inH, inW] = g.input as [number, number, number];
+  const [outD, outH, outW] = g.output as [number, number, number];
+  const [kD, kH, kW] = g.kernel as [number, number, number];
+  const [sD, sH, sW] = g.strides as [number, number, number];
+  const [dD, dH, dW] = g.dilations as [number, number, number];
+  const [pD, pH, pW] = g.padBegin as [number, number, number];
+  const inPlane = inD * inH * inW;
+  const outPlane = outD * outH * outW;
+  const taps = kD * kH * kW;
+  const ranges: [number, number][] = [];
+  for (let kw = 0; kw < kW; kw++) ranges.push(validOutputRange(outW, inW, sW, pW, kw * dW));
+  const row = new Float64Array(outW);
+  const src = a.xData;
+  const out = a.out;
+  for (let n = 0; n < a.batch; n++) {
+    for (let m = 0; m < a.outChannels; m++) {
+      const inBase = (n * a.channels + Math.floor(m / a.groupOut)) * inPlane;
+      const outBase = (n * a.outChannels + m) * outPlane;
+      const wBase = m * taps;
+      for (let od = 0; od < outD; od++) {
+        for (let oh = 0; oh < outH; oh++) {
+          const o = outBase + (od * outH + oh) * outW;
+          for (let ow = 0; ow < outW; ow++) row[ow] = out[o + ow]!;
+          for (let kd = 0; kd < kD; kd++) {
+            const id = od * sD - pD + kd * dD;
+            if (id < 0 || id >= inD) continue;
+            for (let kh = 0; kh < kH; kh++) {
+              const ih = oh * sH - pH + kh * dH;
+              if (ih < 0 || ih >= inH) continue;
+              const rowBase = inBase + (id * inH + ih) * inW - pW;
+              for (let kw = 0; kw < kW; kw++) {
+                const wv = a.wData[wBase + (kd * kH + kh) * kW + kw]!;
+                const [lo, hi] = ranges[kw]!;
+                let iw = rowBase + lo * sW + kw * dW;
+                for (let ow = lo; ow < hi; ow++, iw += sW) row[ow] += wv * src[iw]!;
+              }
+            }
+          }
+          for (let ow = 0; ow < outW; ow++) out[o + ow] = row[ow]!;
+        }
+      }
+    }
+  }
+}
+
+const convTranspose: KernelConfig = {
+  opType: 'ConvTranspose',
+  run(ctx) {
+    const op = readConvOperands(ctx, 1);
+    const w = ctx.inputs[1]!;
+    const { batch, channels, group, kernel } = op;
+    if (w.dims[0] !== channels) {
+      throw kernelError(ctx.node, `weight W has shape [${w.dims}]: its first axis must equal the ${channels} input channels`);
+    }
+    const groupIn = channels / group;
+    const groupOut = w.dims[1]!;
+    const outChannels = groupOut * group;
+    const g = transposeGeometry(ctx, op.x.dims.slice(2), kernel, outChannels);
+    const outPlane = product(g.output);
+    const out = new Float32Array(batch * outChannels * outPlane);
+    const inPlane = product(g.input);
+    const taps = product(g.kernel);
+    const rows = groupOut * taps;
+    const col = new Float32Array(rows * inPlane);
+    for (let n = 0; n < batch; n++) {
+      for (let gi = 0; gi < group; gi++) {
+        col.fill(0);
+        // col (Mg·k × in) = W[g]ᵀ · X[n, g], with W[g] stored as (Cg × Mg·k).
+        sgemm(
+          rows, inPlane, groupIn, 1,
+          { data: op.wData, offset: gi * groupIn * rows, stride: rows, transposed: true },
+          { data: op.xData, offset: (n * channels + gi * groupIn) * inPlane, stride: inPlane },
+          col, 0, inPlane,
+        );
+        col2im(col, groupOut, g, out, (n * outChannels + gi * groupOut) * outPlane);
+      }
+    }
+    if (op.bias) {
+      for (let n = 0; n < batch; n++) {
+        for (let m = 0; m < outChannels; m++) {
+          const bv = op.bias[m]!;
+          const start = (n * outChannels + m) * outPlane;
+          for (let i = start; i < start + outPlane; i++) out[i] += bv;
+        }
+      }
+    }
+    return [floatTensor([batch, outChannels, ...realOutputShape(g)], out)];
+  },
+};
+
+/**
+ * ConvTranspose output size and padding. Without output_shape:
+ *   out = stride·(in-1) + output_padding + (k-1)·dilation + 1 - pad_begin - pad_end,
+ * where auto_pad SAME_* chooses pads so that out = in·stride. With output_shape, the total padding follows
+ * from it and is split as onnxruntime does (SAME_UPPER: the odd pixel at the beginning).
+ */
+function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: number[], outChannels: number): WindowGeometry {
+  const rank = inputSpatial.length;
+  const { strides, dilations, pads, autoPad } = readWindowAttributes(ctx, rank, kernel);
+  const outputPadding = ctx.attrs.ints('output_padding', new Array<number>(rank).fill(0));
+  if (outputPadding.length !== rank) throw kernelError(ctx.node, `output_padding has ${outputPadding.length} values, expected ${rank}`);
+  let outputShape = ctx.attrs.ints('output_shape');
+  if (outputShape && outputShape.length === rank + 2) {
+    if (outputShape[1] !== outChannels) throw kernelError(ctx.node, `output_shape [${outputShape}] does not have ${outChannels} channels`);
+    outputShape = outputShape.slice(2);
+  }
+  if (outputShape && outputShape.length !== rank) throw kernelError(ctx.node, `output_shape has ${outputShape.length} values, expected ${rank}`);
+  const output: number[] = [];
+  const padBegin: number[] = [];
+  const padEnd: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const full = strides[i]! * (inputSpatial[i]! - 1) + outputPadding[i]! + (kernel[i]! - 1) * dilations[i]! + 1;
+    let begin: number;
+    let end: number;
+    let out: number;
+    if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      out = outputShape ? outputShape[i]! : inputSpatial[i]! * strides[i]!;
+      const total = Math.max(0, full - out);
+      if (autoPad === 'SAME_UPPER') {
+        begin = total - Math.floor(total / 2);
+        end = total - begin;
+      } else {
+        begin = Math.floor(total / 2);
+        end = total - begin;
+      }
+      if (full - begin - end !== out) {
+        // output_shape larger than the full output: the extra positions at the end get only the bias.
+        end = full - begin - out;
+      }
+    } else {
+      if (autoPad === 'VALID') {
+        begin = 0;
+        end = 0;
+      } else {
+        begin = pads[i]!;
+        end = pads[i + rank]!;
+      }
+      out = full - begin - end;
+    }
+    if (out < 1) throw kernelError(ctx.node, `output size ${out} on spatial axis ${i} is not positive`);
+    output.push(out);
+    padBegin.push(begin);
+    padEnd.push(end);
+  }
+  return to3d({ rank, input: inputSpatial, output, kernel, strides, dilations, padBegin, padEnd });
+}
+
+/**
+ * Adjoint of im2col: Y[m, id·sd - pd + kd·dd, ih·sh - ph + kh·dh, iw·sw - pw + kw·dw] += col[(m, kd, kh, kw), (id, ih, iw)]
+ * for positions inside the output.
+ */
+function col2im(col: Float32Array, channels: number, g: WindowGeometry, out: Float32Array, outOffset: number): void {
+  const [inD, inH, inW] = g.input as [number, number, number];
+  const [outD, outH, outW] = g.output as [number, number, number];
+  const [kD, kH, kW] = g.kernel as [number, number, number];
+  const [sD, sH, sW] = g.strides as [number, number, number];
+  const [dD, dH, dW] = g.dilations as [number, number, number];
+  const [pD, pH, pW] = g.padBegin as [number, number, number];
+  const outPlane = outD * outH * outW;
+  let r = 0;
+  for (let m = 0; m < channels; m++) {
+    const channelBase = outOffset + m * outPlane;
+    for (let kd = 0; kd < kD; kd++) {
+      for (let kh = 0; kh < kH; kh++) {
+        for (let kw = 0; kw < kW; kw++) {
+          // Input positions iw whose target iw·sw - pw + kw·dw lies inside [0, outW).
+          const shift = kw * dW - pW;
+          const lo = Math.max(0, Math.ceil(-shift / sW));
+          const hi = Math.min(inW, Math.floor((outW - 1 - shift) / sW) + 1);
+          for (let id = 0; id < inD; id++) {
+            const od = id * sD - pD + kd * dD;
+            if (od < 0 || od >= outD) {
+              r += inH * inW;
+              continue;
+            }
+            for (let ih = 0; ih < inH; ih++, r += inW) {
+              const oh = ih * sH - pH + kh * dH;
+              if (oh < 0 || oh >= outH) continue;
+              const rowBase = channelBase + (od * outH + oh) * outW + shift;
+              let ow = rowBase + lo * sW;
+              for (let iw = lo; iw < hi; iw++, ow += sW) out[ow] += col[r + iw]!;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+export const CONV_KERNELS: KernelConfig[] = [conv, convTranspose];

@@ -1,0 +1,212 @@
+import {
+  BncError,
+  DataType,
+  Model,
+  Node,
+  Tensor,
+  ValueInfo,
+  bfloat16BitsToNumber,
+  dtypeName,
+  float16BitsToNumber,
+  onnxOpset,
+  topologicalOrder,
+} from '../ir/index.js';
+import { AttributeReader, KernelContext, RtTensor, kernelError } from './kernel.js';
+import { findKernel } from './kernels.js';
+
+// The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
+// of src/runtime/kernels.ts. Values live in one map; each intermediate is dropped once its last reader
+// has run (reference counts), unless the caller keeps them all for layer-by-layer comparison.
+
+export interface RunOptions {
+  /** Worker threads kernels may use. The current kernels run on the calling thread. */
+  threads?: number;
+  /** Keep every intermediate value (RunResult.intermediates), e.g. for layer-by-layer verification. */
+  keepAll?: boolean;
+  /** Called after each node with the number of nodes run and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface RunResult {
+  /** Graph outputs by name, in graph order. */
+  outputs: Map<string, RtTensor>;
+  /** With keepAll: every node output (graph outputs included), by value name. */
+  intermediates?: Map<string, RtTensor>;
+  /** Node output names in the order they were produced (a topological order). */
+  order: string[];
+}
+
+/** Graph inputs the caller must feed: declared inputs that no initializer provides a default for. */
+export function modelInputs(model: Model): ValueInfo[] {
+  const initialized = new Set(model.graph.initializers.map((t) => t.name));
+  return model.graph.inputs.filter((v) => !initialized.has(v.name));
+}
+
+function nodeLabel(node: Node): string {
+  return node.name || node.outputs[0] || '?';
+}
+
+/**
+ * Throws one BncError listing every op the runtime has no kernel for, grouped by op with the nodes that
+ * use it, e.g. "3 unsupported ops: Foo (node 'a'), Bar (nodes 'b', 'c')". Nothing runs before this check.
+ */
+export function checkSupported(model: Model): void {
+  const missing = new Map<string, string[]>();
+  let count = 0;
+  for (const node of model.graph.nodes) {
+    if (findKernel(node.opType, node.domain)) continue;
+    const op = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:${node.opType}` : node.opType;
+    const list = missing.get(op) ?? [];
+    list.push(nodeLabel(node));
+    missing.set(op, list);
+    count++;
+  }
+  if (!count) return;
+  const parts = [...missing].map(([op, nodes]) =>
+    nodes.length === 1 ? `${op} (node '${nodes[0]}')` : `${op} (nodes ${nodes.map((n) => `'${n}'`).join(', ')})`,
+  );
+  throw new BncError(
+    `${count} unsupported op${count === 1 ? '' : 's'}: ${parts.join(', ')}; bnc's runtime cannot run this model (rewrite or remove these nodes)`,
+    { code: 'UNSUPPORTED_OP' },
+  );
+}
+
+/** An initializer in runtime form: float16/bfloat16 widened to float32, everything else shared as is. */
+export function runtimeTensorFromInitializer(t: Tensor): RtTensor {
+  if (Array.isArray(t.data) || t.raw) {
+    throw new BncError(`initializer '${t.name}' has type ${dtypeName(t.dtype)}, which bnc's runtime cannot hold`, { code: 'UNSUPPORTED_TYPE' });
+  }
+  if (t.dtype === DataType.FLOAT16 || t.dtype === DataType.BFLOAT16) {
+    const bits = t.data as Uint16Array;
+    const widen = t.dtype === DataType.FLOAT16 ? float16BitsToNumber : bfloat16BitsToNumber;
+    const out = new Float32Array(bits.length);
+    for (let i = 0; i < bits.length; i++) out[i] = widen(bits[i]!);
+    return { dtype: DataType.FLOAT, dims: [...t.dims], data: out };
+  }
+  return { dtype: t.dtype, dims: [...t.dims], data: t.data };
+}
+
+/** The runtime element type a declared type is held in (float16 values are run as float32). */
+export function runtimeTypeOf(declared: DataType): DataType {
+  return declared === DataType.FLOAT16 || declared === DataType.BFLOAT16 ? DataType.FLOAT : declared;
+}
+
+/**
+ * Check a fed input against its declaration: element type, rank, and every fixed dimension (symbolic and
+ * unknown dimensions accept any size). Errors name the input and both shapes.
+ */
+export function checkInput(vi: ValueInfo, t: RtTensor): void {
+  const declared = vi.type?.tensor;
+  if (!declared) return;
+  const want = runtimeTypeOf(declared.elemType);
+  if (declared.elemType !== DataType.UNDEFINED && t.dtype !== want) {
+    throw new BncError(`input '${vi.name}' has type ${dtypeName(t.dtype)}, but the model declares ${dtypeName(declared.elemType)}`, {
+      code: 'INPUT_MISMATCH',
+    });
+  }
+  const shape = declared.shape;
+  if (!shape) return;
+  const describe = shape.map((d) => (d.value !== undefined ? String(d.value) : d.param || '?')).join(', ');
+  if (shape.length !== t.dims.length || shape.some((d, i) => d.value !== undefined && d.value !== t.dims[i])) {
+    throw new BncError(`input '${vi.name}' has shape [${t.dims.join(', ')}], but the model declares [${describe}]`, {
+      code: 'INPUT_MISMATCH',
+    });
+  }
+  let size = 1;
+  for (const d of t.dims) size *= d;
+  if (t.data.length !== size) {
+    throw new BncError(`input '${vi.name}' holds ${t.data.length} values, but shape [${t.dims.join(', ')}] needs ${size}`, {
+      code: 'INPUT_MISMATCH',
+    });
+  }
+}
+
+/** Run the model on `inputs` (by graph input name) and return its outputs. */
+export function runModel(model: Model, inputs: Map<string, RtTensor>, options: RunOptions = {}): RunResult {
+  const graph = model.graph;
+  checkSupported(model);
+  const opset = onnxOpset(model);
+  const threads = Math.max(1, Math.floor(options.threads ?? 1));
+
+  const values = new Map<string, RtTensor>();
+  const constants = new Set<string>();
+  for (const t of graph.initializers) {
+    values.set(t.name, runtimeTensorFromInitializer(t));
+    constants.add(t.name);
+  }
+  const declaredInputs = new Set(graph.inputs.map((v) => v.name));
+  for (const name of inputs.keys()) {
+    if (!declaredInputs.has(name)) {
+      const names = modelInputs(model).map((v) => `'${v.name}'`).join(', ');
+      throw new BncError(`the model has no input '${name}' (its inputs: ${names || 'none'})`, { code: 'INPUT_MISMATCH' });
+    }
+  }
+  for (const vi of graph.inputs) {
+    const fed = inputs.get(vi.name);
+    if (fed) {
+      checkInput(vi, fed);
+      // A fed value overrides an initializer's default; like initializers, inputs are never released.
+      values.set(vi.name, fed);
+      constants.add(vi.name);
+    } else if (!values.has(vi.name)) {
+      throw new BncError(`input '${vi.name}' is not given (the model needs: ${modelInputs(model).map((v) => v.name).join(', ')})`, {
+        code: 'INPUT_MISMATCH',
+      });
+    }
+  }
+
+  const order = topologicalOrder(graph);
+  // Remaining reads of every value produced by a node; graph outputs are never released.
+  const remaining = new Map<string, number>();
+  for (const node of order) for (const v of node.inputs) if (v) remaining.set(v, (remaining.get(v) ?? 0) + 1);
+  const graphOutputs = new Set(graph.outputs.map((o) => o.name));
+  const intermediates = options.keepAll ? new Map<string, RtTensor>() : undefined;
+  const produced: string[] = [];
+
+  order.forEach((node, index) => {
+    const kernel = findKernel(node.opType, node.domain)!;
+    const nodeInputs = node.inputs.map((name) => {
+      if (!name) return undefined;
+      const v = values.get(name);
+      if (!v) throw kernelError(node, `input '${name}' has no value (it is produced by no node that ran)`);
+      return v;
+    });
+    const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads };
+    let results: RtTensor[];
+    try {
+      results = kernel.run(ctx);
+    } catch (e) {
+      if (e instanceof BncError) throw e;
+      const err = e instanceof Error ? e : new Error(String(e));
+      // Bugs stay bugs (no BncError), but say where they happened.
+      throw new Error(`${node.opType} node '${nodeLabel(node)}': ${err.message}`, { cause: err });
+    }
+    node.outputs.forEach((name, i) => {
+      if (!name) return;
+      const r = results[i];
+      if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
+      values.set(name, r);
+      produced.push(name);
+      intermediates?.set(name, r);
+    });
+    for (const name of node.inputs) {
+      if (!name || constants.has(name) || graphOutputs.has(name)) continue;
+      const left = (remaining.get(name) ?? 1) - 1;
+      remaining.set(name, left);
+      if (left <= 0) values.delete(name);
+    }
+    // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
+    for (const name of node.outputs) {
+      if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);
+    }
+    options.onProgress?.(index + 1, order.length);
+  });
+
+  const outputs = new Map<string, RtTensor>();
+  for (const o of graph.outputs) {
+    const v = values.get(o.name);
+    if (!v) throw new BncError(`graph output '${o.name}' was not computed`, { code: 'RUNTIME' });
+    outputs.set(o.name, v);
+  }
+  return { outputs, intermediates, order: produced };
+}
