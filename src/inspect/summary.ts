@@ -1,4 +1,4 @@
-import { DataType, Model, ValueInfo, dtypeName, elementCount, shapeOf, tensorByteSize } from '../ir/index.js';
+import { DataType, Model, ValueInfo, dtypeName, elementCount, onnxOpset, shapeOf, tensorByteSize } from '../ir/index.js';
 import { analyzeBatchNormFolding } from '../passes/bnFoldability.js';
 
 export interface ValueSummary {
@@ -45,7 +45,7 @@ export function summarizeModel(model: Model): ModelSummary {
     const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:${n.opType}` : n.opType;
     hist.set(key, (hist.get(key) ?? 0) + 1);
   }
-  const bns = analyzeBatchNormFolding(g);
+  const bns = analyzeBatchNormFolding(g, { opset: onnxOpset(model) });
   return {
     irVersion: model.irVersion,
     opsets: model.opsetImports.map((o) => ({ domain: o.domain || 'ai.onnx', version: o.version })),
