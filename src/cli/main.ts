@@ -3,6 +3,7 @@ import { BncError } from '../ir/index.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerOptimize } from './commands/optimize.js';
 import { registerFoldBn } from './commands/foldBn.js';
+import { registerVerify } from './commands/verify.js';
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerOptimize(program);
   registerFoldBn(program);
+  registerVerify(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
