@@ -297,7 +297,7 @@ const convTranspose: KernelConfig = {
  * ConvTranspose output size and padding. Without output_shape:
  *   out = stride·(in-1) + output_padding + (k-1)·dilation + 1 - pad_begin - pad_end,
  * where auto_pad SAME_* chooses pads so that out = in·stride. With output_shape, the total padding follows
- * from it and is split as onnxruntime does (SAME_UPPER: the odd pixel at the beginning).
+ * from it and is split as onnxruntime does.
  */
 function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: number[], outChannels: number): WindowGeometry {
   const rank = inputSpatial.length;
@@ -321,13 +321,9 @@ function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: n
     if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
       out = outputShape ? outputShape[i]! : inputSpatial[i]! * strides[i]!;
       const total = Math.max(0, full - out);
-      if (autoPad === 'SAME_UPPER') {
-        begin = total - Math.floor(total / 2);
-        end = total - begin;
-      } else {
-        begin = Math.floor(total / 2);
-        end = total - begin;
-      }
+      // SAME_UPPER puts the odd pixel of padding at the end, like Conv; SAME_LOWER and NOTSET at the beginning.
+      end = autoPad === 'SAME_UPPER' ? Math.ceil(total / 2) : Math.floor(total / 2);
+      begin = total - end;
       if (full - begin - end !== out) {
         // output_shape larger than the full output: the extra positions at the end get only the bias.
         end = full - begin - out;

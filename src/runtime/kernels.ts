@@ -3,6 +3,9 @@ import { ELEMENTWISE_KERNELS } from './elementwise.js';
 import { ACTIVATION_KERNELS } from './activation.js';
 import { TENSOR_KERNELS } from './tensor.js';
 import { CONV_KERNELS } from './conv.js';
+import { GEMM_KERNELS } from './gemm.js';
+import { POOL_KERNELS } from './pool.js';
+import { NORMALIZATION_KERNELS } from './normalization.js';
 import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 
@@ -13,6 +16,9 @@ const FAMILIES: KernelConfig[][] = [
   ACTIVATION_KERNELS,
   TENSOR_KERNELS,
   CONV_KERNELS,
+  GEMM_KERNELS,
+  POOL_KERNELS,
+  NORMALIZATION_KERNELS,
   REDUCTION_KERNELS,
   RESIZE_KERNELS,
 ];

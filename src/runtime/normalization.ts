@@ -1,0 +1,223 @@
+import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
+import { broadcastTo, formatDims, normalizeAxis } from './broadcast.js';
+
+// BatchNormalization (inference and batch-statistics training mode, opset 6..15 forms), and the
+// InstanceNormalization, LayerNormalization and GroupNormalization families. Statistics are computed in
+// doubles; each channel's normalization is folded into one multiply-add y = x·a + b.
+
+function requireParam(ctx: KernelContext, index: number, what: string, size: number): Float32Array {
+  const t = requireInput(ctx, index, what);
+  const data = requireFloat(ctx, t, what);
+  if (data.length !== size) throw kernelError(ctx.node, `${what} has shape ${formatDims(t.dims)}, expected ${size} values`);
+  return data;
+}
+
+/**
+ * Whether a BatchNormalization node uses batch statistics. Opset 14+: training_mode=1. Before 14 there is
+ * no attribute: requesting the optional running/saved statistics outputs means training (as onnxruntime
+ * reads it); opset 6's is_test=1 forces inference.
+ */
+function isTrainingBatchNorm(ctx: KernelContext): boolean {
+  if (ctx.opset >= 14) return ctx.attrs.int('training_mode', 0) !== 0;
+  if (ctx.opset < 7 && ctx.attrs.int('is_test', 0) !== 0) return false;
+  return ctx.node.outputs.filter((o) => o !== '').length > 1;
+}
+
+const batchNormalization: KernelConfig = {
+  opType: 'BatchNormalization',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input X');
+    const xData = requireFloat(ctx, x, 'input X');
+    if (x.dims.length < 2) throw kernelError(ctx.node, `input X has shape ${formatDims(x.dims)}; it needs N and C axes`);
+    const epsilon = ctx.attrs.float('epsilon', 1e-5);
+    const momentum = ctx.attrs.float('momentum', 0.9);
+    // spatial=0 (opsets 6-8): one set of statistics per (C, D1, ...) element instead of per channel.
+    const spatial = ctx.opset >= 9 || ctx.attrs.int('spatial', 1) !== 0;
+    const batch = x.dims[0]!;
+    const channels = spatial ? x.dims[1]! : x.dims.slice(1).reduce((a, b) => a * b, 1);
+    const plane = spatial ? x.dims.slice(2).reduce((a, b) => a * b, 1) : 1;
+    const scale = requireParam(ctx, 1, 'scale', channels);
+    const bias = requireParam(ctx, 2, 'B', channels);
+    const mean = requireParam(ctx, 3, 'input_mean', channels);
+    const variance = requireParam(ctx, 4, 'input_var', channels);
+    const training = isTrainingBatchNorm(ctx);
+
+    let useMean: ArrayLike<number> = mean;
+    let useVar: ArrayLike<number> = variance;
+    let batchMean: Float64Array | undefined;
+    let batchVar: Float64Array | undefined;
+    if (training) {
+      // Population statistics over N and the spatial axes.
+      batchMean = new Float64Array(channels);
+      batchVar = new Float64Array(channels);
+      const count = batch * plane;
+      for (let n = 0; n < batch; n++) {
+        for (let c = 0; c < channels; c++) {
+          const s = (n * channels + c) * plane;
+          let sum = 0;
+          for (let i = s; i < s + plane; i++) sum += xData[i]!;
+          batchMean[c] += sum;
+        }
+      }
+      for (let c = 0; c < channels; c++) batchMean[c] /= count;
+      for (let n = 0; n < batch; n++) {
+        for (let c = 0; c < channels; c++) {
+          const s = (n * channels + c) * plane;
+          const m = batchMean[c]!;
+          let sum = 0;
+          for (let i = s; i < s + plane; i++) sum += (xData[i]! - m) * (xData[i]! - m);
+          batchVar[c] += sum;
+        }
+      }
+      for (let c = 0; c < channels; c++) batchVar[c] /= count;
+      useMean = batchMean;
+      useVar = batchVar;
+    }
+
+    const out = new Float32Array(xData.length);
+    const a = new Float64Array(channels);
+    const b = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      a[c] = scale[c]! / Math.sqrt(useVar[c]! + epsilon);
+      b[c] = bias[c]! - useMean[c]! * a[c]!;
+    }
+    for (let n = 0; n < batch; n++) {
+      for (let c = 0; c < channels; c++) {
+        const s = (n * channels + c) * plane;
+        const ac = a[c]!;
+        const bc = b[c]!;
+        for (let i = s; i < s + plane; i++) out[i] = xData[i]! * ac + bc;
+      }
+    }
+    const results: RtTensor[] = [floatTensor([...x.dims], out)];
+    if (training && batchMean && batchVar) {
+      const paramDims = ctx.inputs[3]!.dims;
+      const running = (stored: Float32Array, current: Float64Array) => {
+        const r = new Float32Array(channels);
+        for (let c = 0; c < channels; c++) r[c] = stored[c]! * momentum + current[c]! * (1 - momentum);
+        return floatTensor([...paramDims], r);
+      };
+      results.push(running(mean, batchMean), running(variance, batchVar));
+      if (ctx.opset < 14) {
+        // saved_mean and saved_var: the batch statistics themselves.
+        results.push(floatTensor([...paramDims], Float32Array.from(batchMean)), floatTensor([...paramDims], Float32Array.from(batchVar)));
+      }
+    }
+    return results;
+  },
+};
+
+/**
+ * Normalize `groups` consecutive runs of `runLength` values each: out = (x - mean) / sqrt(var + eps),
+ * then the caller's affine step. Returns the mean and 1/std of each run.
+ */
+function normalizeRuns(x: Float32Array, out: Float32Array, groups: number, runLength: number, epsilon: number): { mean: Float64Array; invStd: Float64Array } {
+  const mean = new Float64Array(groups);
+  const invStd = new Float64Array(groups);
+  for (let g = 0; g < groups; g++) {
+    const s = g * runLength;
+    let sum = 0;
+    for (let i = s; i < s + runLength; i++) sum += x[i]!;
+    const m = sum / runLength;
+    let sq = 0;
+    for (let i = s; i < s + runLength; i++) sq += (x[i]! - m) * (x[i]! - m);
+    const inv = 1 / Math.sqrt(sq / runLength + epsilon);
+    for (let i = s; i < s + runLength; i++) out[i] = (x[i]! - m) * inv;
+    mean[g] = m;
+    invStd[g] = inv;
+  }
+  return { mean, invStd };
+}
+
+const instanceNormalization: KernelConfig = {
+  opType: 'InstanceNormalization',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input');
+    const xData = requireFloat(ctx, x, 'input');
+    if (x.dims.length < 3) throw kernelError(ctx.node, `input has shape ${formatDims(x.dims)}; it needs (N, C, D1, ...)`);
+    const [batch, channels] = x.dims as [number, number];
+    const plane = x.dims.slice(2).reduce((a, b) => a * b, 1);
+    const scale = requireParam(ctx, 1, 'scale', channels);
+    const bias = requireParam(ctx, 2, 'B', channels);
+    const out = new Float32Array(xData.length);
+    normalizeRuns(xData, out, batch * channels, plane, ctx.attrs.float('epsilon', 1e-5));
+    for (let n = 0; n < batch; n++) {
+      for (let c = 0; c < channels; c++) {
+        const s = (n * channels + c) * plane;
+        for (let i = s; i < s + plane; i++) out[i] = out[i]! * scale[c]! + bias[c]!;
+      }
+    }
+    return [floatTensor([...x.dims], out)];
+  },
+};
+
+const layerNormalization: KernelConfig = {
+  opType: 'LayerNormalization',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'X');
+    const xData = requireFloat(ctx, x, 'X');
+    const axis = normalizeAxis(ctx.node, ctx.attrs.int('axis', -1), x.dims.length);
+    const normDims = x.dims.slice(axis);
+    const inner = normDims.reduce((a, b) => a * b, 1);
+    const outer = xData.length / (inner || 1);
+    // Scale and B broadcast to the normalized shape (numpy rules, right-aligned).
+    const affine = (index: number, what: string): Float32Array | undefined => {
+      const t = ctx.inputs[index];
+      if (!t) return undefined;
+      requireFloat(ctx, t, what);
+      if (t.dims.length > normDims.length) throw kernelError(ctx.node, `${what} ${formatDims(t.dims)} does not broadcast to the normalized shape ${formatDims(normDims)}`);
+      return broadcastTo(ctx.node, t, normDims).data as Float32Array;
+    };
+    const scale = affine(1, 'Scale');
+    if (!scale) throw kernelError(ctx.node, 'input Scale is missing');
+    const bias = affine(2, 'B');
+    const out = new Float32Array(xData.length);
+    const { mean, invStd } = normalizeRuns(xData, out, outer, inner, ctx.attrs.float('epsilon', 1e-5));
+    for (let r = 0; r < outer; r++) {
+      const s = r * inner;
+      for (let i = 0; i < inner; i++) out[s + i] = out[s + i]! * scale[i]! + (bias ? bias[i]! : 0);
+    }
+    const statDims = x.dims.map((d, i) => (i < axis ? d : 1));
+    return [
+      floatTensor([...x.dims], out),
+      floatTensor([...statDims], Float32Array.from(mean)),
+      floatTensor([...statDims], Float32Array.from(invStd)),
+    ];
+  },
+};
+
+/**
+ * GroupNormalization: channels split into num_groups groups, each normalized over its channels and the
+ * spatial axes. Opset 18 has one scale/bias per group; opset 21 one per channel.
+ */
+const groupNormalization: KernelConfig = {
+  opType: 'GroupNormalization',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'X');
+    const xData = requireFloat(ctx, x, 'X');
+    if (x.dims.length < 3) throw kernelError(ctx.node, `X has shape ${formatDims(x.dims)}; it needs (N, C, D1, ...)`);
+    const groups = ctx.attrs.int('num_groups');
+    const [batch, channels] = x.dims as [number, number];
+    if (groups === undefined || groups < 1 || channels % groups !== 0) {
+      throw kernelError(ctx.node, `num_groups ${groups} must be given and divide the ${channels} channels`);
+    }
+    const perChannel = ctx.opset >= 21;
+    const paramSize = perChannel ? channels : groups;
+    const scale = requireParam(ctx, 1, 'scale', paramSize);
+    const bias = requireParam(ctx, 2, 'bias', paramSize);
+    const plane = x.dims.slice(2).reduce((a, b) => a * b, 1);
+    const groupChannels = channels / groups;
+    const out = new Float32Array(xData.length);
+    normalizeRuns(xData, out, batch * groups, groupChannels * plane, ctx.attrs.float('epsilon', 1e-5));
+    for (let n = 0; n < batch; n++) {
+      for (let c = 0; c < channels; c++) {
+        const p = perChannel ? c : Math.floor(c / groupChannels);
+        const s = (n * channels + c) * plane;
+        for (let i = s; i < s + plane; i++) out[i] = out[i]! * scale[p]! + bias[p]!;
+      }
+    }
+    return [floatTensor([...x.dims], out)];
+  },
+};
+
+export const NORMALIZATION_KERNELS: KernelConfig[] = [batchNormalization, instanceNormalization, layerNormalization, groupNormalization];
