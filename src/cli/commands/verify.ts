@@ -48,7 +48,8 @@ function num(x: JsonNumber | null | undefined): string {
   if (typeof x === 'string') return x === 'Infinity' ? 'inf' : x === '-Infinity' ? '-inf' : x;
   if (x === 0) return '0';
   const abs = Math.abs(x);
-  return abs < 1e-3 || abs >= 1e5 ? x.toExponential(2) : String(Number(x.toPrecision(4)));
+  // Four significant digits; exponent form without trailing zeros (1e-5, 2.5e-7).
+  return abs < 1e-3 || abs >= 1e5 ? x.toExponential(3).replace(/\.?0+e/, 'e') : String(Number(x.toPrecision(4)));
 }
 
 /** Cosine near 1 as "1-2.3e-12", which says more than "1.000". */
@@ -68,7 +69,7 @@ function shapeText(dims: number[]): string {
 function worstText(m: ComparisonJson): string {
   const w = m.worst;
   if (!w) return 'identical';
-  return `[${w.index.join(', ')}]${m.samples > 1 ? ` s${w.sample}` : ''}: ${num(w.a)} vs ${num(w.b)}`;
+  return `[${w.index.join(', ')}]${m.samples > 1 ? ` (sample ${w.sample})` : ''}: ${num(w.a)} vs ${num(w.b)}`;
 }
 
 function printReport(out: Output, r: VerifyReport): void {
@@ -84,7 +85,7 @@ function printReport(out: Output, r: VerifyReport): void {
   out.line(`${r.inputs.samples} sample${r.inputs.samples === 1 ? '' : 's'}; outputs matched by ${c.bold(r.matching)}`);
   const overrides = Object.entries(r.tolerance.perTensor).map(([name, t]) => `${name}: ${JSON.stringify(t)}`);
   out.line(
-    c.dim(`rule: |a-b| <= ${r.tolerance.atolRel}·max|b| + ${r.tolerance.rtol}·|b| per element${overrides.length ? `; ${overrides.join(', ')}` : ''}`),
+    c.dim(`rule: |a-b| <= ${num(r.tolerance.atolRel)}·max|b| + ${num(r.tolerance.rtol)}·|b| per element${overrides.length ? `; ${overrides.join(', ')}` : ''}`),
   );
   if (r.savedInputs) out.line(c.dim(`inputs saved to ${r.savedInputs}`));
   out.line();
