@@ -162,8 +162,13 @@ export function registerVerify(program: Command): void {
       const seed = wholeNumber(opts.seed, '--seed', -Infinity);
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const inputFiles = parseInputFiles(opts.input);
-      const modelA = openModel(fileA, { weights: opts.weightsA, warn: (m) => out.warn(`${fileA}: ${m}`) });
-      const modelB = openModel(fileB, { weights: opts.weightsB, warn: (m) => out.warn(`${fileB}: ${m}`) });
+      const readerWarnings: string[] = [];
+      const warnFor = (file: string) => (m: string) => {
+        readerWarnings.push(`${file}: ${m}`);
+        out.warn(`${file}: ${m}`);
+      };
+      const modelA = openModel(fileA, { weights: opts.weightsA, warn: warnFor(fileA) });
+      const modelB = openModel(fileB, { weights: opts.weightsB, warn: warnFor(fileB) });
       const showProgress = out.interactive && samples > 1;
       const report = verifyModels(modelA, modelB, {
         fileA,
@@ -179,7 +184,8 @@ export function registerVerify(program: Command): void {
         onProgress: showProgress ? (done, total) => process.stderr.write(`\rverify: sample ${done}/${total}`) : undefined,
       });
       if (showProgress) process.stderr.write('\r\u001b[K');
-      if (out.json) out.result(report);
+      // Reader warnings were already shown on stderr; the JSON report carries them too.
+      if (out.json) out.result({ ...report, warnings: [...readerWarnings, ...report.warnings] });
       else printReport(out, report);
       process.exitCode = report.exitCode;
     });
