@@ -4,6 +4,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerOptimize } from './commands/optimize.js';
 import { registerFoldBn } from './commands/foldBn.js';
 import { registerVerify } from './commands/verify.js';
+import { registerRun } from './commands/run.js';
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerOptimize(program);
   registerFoldBn(program);
   registerVerify(program);
+  registerRun(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

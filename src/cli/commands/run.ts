@@ -1,0 +1,231 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { openModel } from '../../formats/index.js';
+import { BncError, DataType, ValueInfo, dtypeName } from '../../ir/index.js';
+import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
+import { NpyData, encodeNpy, npyFileName, readNpy } from '../../io/npy.js';
+import { checkInput, checkSupported, modelInputs, runModel } from '../../runtime/engine.js';
+import { generateInputs } from '../../runtime/inputs.js';
+import { RtTensor } from '../../runtime/kernel.js';
+import { Output, table } from '../output.js';
+
+/**
+ * The --json object of `bnc run`:
+ *   model        the model file
+ *   seed         seed of the generated inputs (absent when every input came from a file)
+ *   inputs       [{ name, dtype, shape, source: 'file' | 'generated', file? }]
+ *   outputs      [{ name, dtype, shape, min, max, mean, nonFinite, file? }]  (file: with --save-outputs)
+ *   nodes        number of nodes run
+ *   milliseconds wall time of the inference alone
+ */
+export interface RunCommandResult {
+  model: string;
+  seed?: number;
+  inputs: { name: string; dtype: string; shape: number[]; source: 'file' | 'generated'; file?: string }[];
+  outputs: OutputSummary[];
+  nodes: number;
+  milliseconds: number;
+}
+
+export interface OutputSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  /** Count of NaN and infinite values (left out of min, max and mean). */
+  nonFinite: number;
+  file?: string;
+}
+
+const NPY_TYPES: Record<string, DataType> = {
+  float32: DataType.FLOAT,
+  float64: DataType.DOUBLE,
+  int64: DataType.INT64,
+  int32: DataType.INT32,
+  uint8: DataType.UINT8,
+};
+
+/** Parse repeated `--input name=file.npy` values. */
+function parseInputSpecs(specs: string[]): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) {
+      throw new BncError(`--input '${spec}': expected name=file.npy`, { code: 'USAGE' });
+    }
+    const name = spec.slice(0, eq);
+    if (files.has(name)) throw new BncError(`--input ${name} is given twice`, { code: 'USAGE' });
+    files.set(name, spec.slice(eq + 1));
+  }
+  return files;
+}
+
+/** An .npy file as the value of a model input, with its type and shape checked against the declaration. */
+function npyInput(file: string, vi: ValueInfo): RtTensor {
+  const array = readNpy(file);
+  let dtype = NPY_TYPES[array.dtype]!;
+  // .npy files carry bool arrays as uint8 here.
+  if (dtype === DataType.UINT8 && vi.type?.tensor?.elemType === DataType.BOOL) dtype = DataType.BOOL;
+  const tensor: RtTensor = { dtype, dims: array.shape, data: array.data };
+  try {
+    checkInput(vi, tensor);
+  } catch (e) {
+    if (e instanceof BncError) {
+      e.message = `${file}: ${e.message}${dtype === DataType.DOUBLE ? ' (save the array with .astype(np.float32))' : ''}`;
+      e.file ??= file;
+    }
+    throw e;
+  }
+  return tensor;
+}
+
+/** Output data in a form .npy can hold: bool as uint8, small integer types widened to int32. */
+function npyData(name: string, t: RtTensor): NpyData {
+  const d = t.data;
+  if (d instanceof Float32Array || d instanceof Float64Array || d instanceof BigInt64Array || d instanceof Int32Array || d instanceof Uint8Array) return d;
+  if (d instanceof Int8Array || d instanceof Int16Array || d instanceof Uint16Array) return Int32Array.from(d);
+  throw new BncError(`output '${name}' has type ${dtypeName(t.dtype)}, which bnc cannot save as .npy`, { code: 'UNSUPPORTED_TYPE' });
+}
+
+export function summarizeOutput(name: string, t: RtTensor): OutputSummary {
+  const d = t.data;
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let finite = 0;
+  const big = d instanceof BigInt64Array || d instanceof BigUint64Array;
+  for (let i = 0; i < d.length; i++) {
+    const v = big ? Number(d[i]!) : (d[i] as number);
+    if (!Number.isFinite(v)) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+    finite++;
+  }
+  return {
+    name,
+    dtype: dtypeName(t.dtype),
+    shape: [...t.dims],
+    min: finite ? min : null,
+    max: finite ? max : null,
+    mean: finite ? sum / finite : null,
+    nonFinite: d.length - finite,
+  };
+}
+
+function formatNumber(v: number | null): string {
+  if (v === null) return '-';
+  if (v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5)) return String(Number(v.toPrecision(6)));
+  return v.toExponential(4);
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run a model in bnc\'s pure-TypeScript runtime and show (or save) its outputs')
+    .argument('<model>', 'model file (.onnx, or Caffe .prototxt with its .caffemodel)')
+    .option('--input <name=file.npy>', 'feed an input from a .npy file (repeat for several inputs)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--seed <n>', 'seed for generated inputs: floats N(0,1), integers 0..9, bools 0/1; symbolic dims taken as 1', '0')
+    .option('--save-outputs <dir>', 'write each output to <dir>/<output name>.npy (the folder is created if needed)')
+    .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
+    .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
+    .action(
+      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; force?: boolean; json?: boolean }, cmd: Command) => {
+        const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
+        const seed = Number(opts.seed);
+        if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
+        const inputFiles = parseInputSpecs(opts.input);
+        const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
+        checkSupported(model);
+
+        const declared = modelInputs(model);
+        for (const name of inputFiles.keys()) {
+          if (!declared.some((v) => v.name === name)) {
+            throw new BncError(`--input ${name}=...: the model has no input '${name}' (inputs: ${declared.map((v) => v.name).join(', ') || 'none'})`, {
+              code: 'INPUT_MISMATCH',
+            });
+          }
+        }
+        const feeds = new Map<string, RtTensor>();
+        for (const vi of declared) {
+          const f = inputFiles.get(vi.name);
+          if (f) feeds.set(vi.name, npyInput(f, vi));
+        }
+        const toGenerate = declared.filter((v) => !feeds.has(v.name));
+        for (const [name, t] of generateInputs(toGenerate, seed)) feeds.set(name, t);
+
+        // Check every output path before running, so a bad folder fails fast.
+        const saveDir = opts.saveOutputs;
+        const outputFiles = new Map<string, string>();
+        if (saveDir) {
+          if (fs.existsSync(saveDir) && !fs.statSync(saveDir).isDirectory()) {
+            throw new BncError(`--save-outputs ${saveDir}: exists and is not a folder`, { file: saveDir });
+          }
+          fs.mkdirSync(saveDir, { recursive: true });
+          const inputsRead = [file, ...inputFiles.values(), ...(opts.weights ? [opts.weights] : [])];
+          for (const o of model.graph.outputs) {
+            const target = path.join(saveDir, npyFileName(o.name));
+            checkOutputPath(target, { force: !!opts.force, inputs: inputsRead });
+            outputFiles.set(o.name, target);
+          }
+        }
+
+        const started = performance.now();
+        const result = runModel(model, feeds);
+        const milliseconds = performance.now() - started;
+
+        const summaries: OutputSummary[] = [];
+        for (const [name, t] of result.outputs) {
+          const summary = summarizeOutput(name, t);
+          const target = outputFiles.get(name);
+          if (target) {
+            const data = npyData(name, t);
+            writeFileAtomic(target, () => encodeNpy(t.dims, data), { force: !!opts.force, inputs: [file] });
+            summary.file = target;
+          }
+          summaries.push(summary);
+        }
+        const report: RunCommandResult = {
+          model: file,
+          ...(toGenerate.length ? { seed } : {}),
+          inputs: declared.map((vi) => {
+            const t = feeds.get(vi.name)!;
+            const f = inputFiles.get(vi.name);
+            return { name: vi.name, dtype: dtypeName(t.dtype), shape: [...t.dims], source: f ? 'file' : 'generated', ...(f ? { file: f } : {}) };
+          }),
+          outputs: summaries,
+          nodes: model.graph.nodes.length,
+          milliseconds: Math.round(milliseconds * 10) / 10,
+        };
+        if (out.json) {
+          out.result(report);
+          return;
+        }
+        const c = out.color;
+        out.line(`${c.bold(file)}: ran ${report.nodes} nodes in ${report.milliseconds.toFixed(1)} ms`);
+        out.line(c.bold('Inputs'));
+        out.line(
+          table(report.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`, i.source === 'file' ? i.file! : `generated (seed ${seed})`])),
+        );
+        out.line(c.bold('Outputs'));
+        out.line(
+          table([
+            ['name', 'dtype', 'shape', 'min', 'max', 'mean'],
+            ...summaries.map((s) => [
+              s.name,
+              s.dtype,
+              `[${s.shape.join(', ')}]`,
+              formatNumber(s.min),
+              formatNumber(s.max),
+              formatNumber(s.mean) + (s.nonFinite ? c.yellow(` (${s.nonFinite} NaN/inf)`) : ''),
+            ]),
+          ]),
+        );
+        for (const s of summaries) if (s.file) out.line(`wrote ${s.file}`);
+      },
+    );
+}
