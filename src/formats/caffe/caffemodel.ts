@@ -1,0 +1,176 @@
+import { BncError } from '../../ir/index.js';
+import { WireError, WireReader, WireType } from '../protobuf/wire.js';
+import { caffeType } from './schema.js';
+
+// Binary .caffemodel (a NetParameter with the weights in each layer's blobs). The blobs are read by
+// walking the wire format: packed float data becomes a Float32Array view over the file bytes (or one bulk
+// copy when unaligned), double_data one bulk conversion; never a call per value. Everything else in a
+// layer (name, type, parameters) goes through protobufjs with proto/caffe.proto.
+
+/** One weight blob: dims from `shape {dim}` or the legacy num/channels/height/width. */
+export interface WeightBlob {
+  dims: number[];
+  /** True when the dims came from the legacy 4-D fields. */
+  legacy: boolean;
+  data: Float32Array;
+}
+
+export interface LayerWeights {
+  name: string;
+  type: string;
+  blobs: WeightBlob[];
+}
+
+// Field numbers (caffe.proto).
+const NET_LAYER = 100;
+const NET_V1_LAYERS = 2;
+const LAYER_BLOBS = 7;
+const V1_BLOBS = 6;
+const V1_V0_LAYER = 1;
+const BLOB = { num: 1, channels: 2, height: 3, width: 4, data: 5, diff: 6, shape: 7, doubleData: 8, doubleDiff: 9 };
+
+const V1_TYPE_NAMES: Record<number, string> = {};
+
+/** Decode the layers that carry weights (and the names/types of all layers) from caffemodel bytes. */
+export function parseCaffemodel(bytes: Uint8Array, file: string): LayerWeights[] {
+  try {
+    return decodeNet(new WireReader(bytes));
+  } catch (e) {
+    if (e instanceof WireError) {
+      throw new BncError(`${file}: not a readable .caffemodel (${e.message}); the file may be truncated or corrupted`, {
+        file,
+        code: 'CORRUPT',
+      });
+    }
+    if (e instanceof BncError) {
+      e.file ??= file;
+      if (!e.message.startsWith(file)) e.message = `${file}: ${e.message}`;
+    }
+    throw e;
+  }
+}
+
+function decodeNet(r: WireReader): LayerWeights[] {
+  const layers: LayerWeights[] = [];
+  while (!r.done) {
+    const { field, wire } = r.tag();
+    if ((field === NET_LAYER || field === NET_V1_LAYERS) && wire === WireType.LEN) {
+      layers.push(decodeLayer(r.message(), field === NET_V1_LAYERS));
+    } else {
+      r.skip(wire);
+    }
+  }
+  return layers;
+}
+
+function decodeLayer(r: WireReader, v1: boolean): LayerWeights {
+  const blobs: WeightBlob[] = [];
+  // The fields other than blobs, re-assembled for protobufjs (small: names, types, parameters).
+  const rest: Uint8Array[] = [];
+  let restLength = 0;
+  const blobField = v1 ? V1_BLOBS : LAYER_BLOBS;
+  while (!r.done) {
+    const start = r.pos;
+    const { field, wire } = r.tag();
+    if (field === blobField && wire === WireType.LEN) {
+      blobs.push(decodeBlob(r.message()));
+    } else {
+      if (v1 && field === V1_V0_LAYER) {
+        throw new BncError(`the weights are in Caffe's V0 layer format; upgrade them with Caffe's upgrade_net_proto_binary first`, {
+          code: 'UNSUPPORTED',
+        });
+      }
+      const kept = r.skipKeep(start, wire);
+      rest.push(kept);
+      restLength += kept.length;
+    }
+  }
+  const joined = new Uint8Array(restLength);
+  let off = 0;
+  for (const part of rest) {
+    joined.set(part, off);
+    off += part.length;
+  }
+  const decoded = caffeType(v1 ? 'V1LayerParameter' : 'LayerParameter').decode(joined) as unknown as { name?: string; type?: string | number };
+  let type = '';
+  if (v1) {
+    if (!Object.keys(V1_TYPE_NAMES).length) {
+      const values = caffeType('V1LayerParameter').lookupEnum('LayerType').values;
+      for (const [k, v] of Object.entries(values)) V1_TYPE_NAMES[v] = k;
+    }
+    type = V1_TYPE_NAMES[Number(decoded.type ?? 0)] ?? String(decoded.type ?? '');
+  } else {
+    type = String(decoded.type ?? '');
+  }
+  return { name: String(decoded.name ?? ''), type, blobs };
+}
+
+function decodeBlob(r: WireReader): WeightBlob {
+  const legacy = [0, 0, 0, 0];
+  let hasLegacy = false;
+  let shape: number[] | undefined;
+  let data: Float32Array | undefined;
+  let doubles: Float64Array | undefined;
+  const loose: number[] = [];
+  const looseDoubles: number[] = [];
+  while (!r.done) {
+    const { field, wire } = r.tag();
+    if (field >= BLOB.num && field <= BLOB.width && wire === WireType.VARINT) {
+      legacy[field - 1] = r.int64();
+      hasLegacy = true;
+    } else if (field === BLOB.data && wire === WireType.LEN) {
+      data = r.packedFixed(Float32Array);
+    } else if (field === BLOB.data && wire === WireType.I32) {
+      loose.push(r.float()); // unpacked encoding (old writers); rare and small
+    } else if (field === BLOB.doubleData && wire === WireType.LEN) {
+      doubles = r.packedFixed(Float64Array);
+    } else if (field === BLOB.doubleData && wire === WireType.I64) {
+      looseDoubles.push(r.double());
+    } else if (field === BLOB.shape && wire === WireType.LEN) {
+      shape = decodeShape(r.message());
+    } else {
+      r.skip(wire);
+    }
+  }
+  if (loose.length) data = concatFloats(data, Float32Array.from(loose));
+  if (looseDoubles.length) doubles = Float64Array.from([...(doubles ?? []), ...looseDoubles]);
+  if (!data?.length && doubles?.length) data = Float32Array.from(doubles);
+  return {
+    dims: shape ?? (hasLegacy ? legacy : [data?.length ?? 0]),
+    legacy: !shape && hasLegacy,
+    data: data ?? new Float32Array(0),
+  };
+}
+
+function concatFloats(a: Float32Array | undefined, b: Float32Array): Float32Array {
+  if (!a?.length) return b;
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function decodeShape(r: WireReader): number[] {
+  const dims: number[] = [];
+  while (!r.done) {
+    const { field, wire } = r.tag();
+    if (field === 1 && wire === WireType.LEN) {
+      const p = r.message();
+      while (!p.done) dims.push(p.int64());
+    } else if (field === 1 && wire === WireType.VARINT) {
+      dims.push(r.int64());
+    } else r.skip(wire);
+  }
+  return dims;
+}
+
+/** Shape check used by the reader: equal, or equal once every size-1 axis is dropped (legacy 4-D forms). */
+export function sameBlobShape(got: readonly number[], want: readonly number[]): boolean {
+  if (got.length === want.length && got.every((d, i) => d === want[i])) return true;
+  const squeeze = (d: readonly number[]) => d.filter((x) => x !== 1);
+  const a = squeeze(got);
+  const b = squeeze(want);
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+

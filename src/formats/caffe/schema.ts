@@ -1,0 +1,88 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+// proto/caffe.proto sits at the package root; this file is at src/formats/caffe (or dist/formats/caffe
+// once built), three folders down either way.
+const PROTO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto/caffe.proto');
+
+let root: protobuf.Root | undefined;
+
+/** The caffe.* message types, loaded once (keepCase: field names as in prototxt files). */
+export function caffeSchema(): protobuf.Root {
+  if (!root) {
+    root = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: true });
+    root.resolveAll();
+  }
+  return root;
+}
+
+export function caffeType(name: string): protobuf.Type {
+  return caffeSchema().lookupType(`caffe.${name}`);
+}
+
+export function caffeEnum(name: string): protobuf.Enum {
+  return caffeSchema().lookupEnum(`caffe.${name}`);
+}
+
+/**
+ * Read access to one parameter message (e.g. a layer's convolution_param) with the schema's defaults
+ * for fields the file leaves out. Works on prototxt objects and on protobufjs-decoded messages alike.
+ */
+export class Params {
+  private readonly values: Record<string, unknown>;
+
+  constructor(values: object | undefined, private readonly type: protobuf.Type) {
+    this.values = (values ?? {}) as Record<string, unknown>;
+  }
+
+  private field(name: string): protobuf.Field {
+    const f = this.type.fields[name];
+    if (!f) throw new Error(`caffe.${this.type.name} has no field '${name}'`);
+    return f;
+  }
+
+  has(name: string): boolean {
+    const v = Object.prototype.hasOwnProperty.call(this.values, name) ? this.values[name] : undefined;
+    return v !== undefined && !(Array.isArray(v) && v.length === 0);
+  }
+
+  /** A singular scalar field, or its default. */
+  num(name: string): number {
+    const f = this.field(name);
+    if (this.has(name)) return Number(this.values[name]);
+    return Number(f.typeDefault ?? 0);
+  }
+
+  bool(name: string): boolean {
+    const f = this.field(name);
+    if (this.has(name)) return Boolean(this.values[name]);
+    return Boolean(f.typeDefault);
+  }
+
+  str(name: string): string {
+    const f = this.field(name);
+    if (this.has(name)) return String(this.values[name]);
+    return String(f.typeDefault ?? '');
+  }
+
+  /** A repeated scalar field (empty when absent). */
+  nums(name: string): number[] {
+    this.field(name);
+    const v = this.values[name];
+    return Array.isArray(v) ? v.map(Number) : v === undefined ? [] : [Number(v)];
+  }
+
+  /** A nested message (absent: an empty one, which reads as all defaults). */
+  message(name: string): Params {
+    const f = this.field(name);
+    return new Params(this.values[name] as object | undefined, f.resolve().resolvedType as protobuf.Type);
+  }
+
+  messages(name: string): Params[] {
+    const f = this.field(name);
+    const v = this.values[name];
+    const list = Array.isArray(v) ? v : v === undefined ? [] : [v];
+    return list.map((m) => new Params(m as object, f.resolve().resolvedType as protobuf.Type));
+  }
+}
