@@ -212,8 +212,9 @@ function convDepthwise(a: ConvArgs): void {
   const inPlane = inD * inH * inW;
   const outPlane = outD * outH * outW;
   const taps = kD * kH * kW;
-  const ranges: [number, number][] = [];
-  for (let kw = 0; kw < kW; kw++) ranges.push(validOutputRange(outW, inW, sW, pW, kw * dW));
+  const rangeLo = new Int32Array(kW);
+  const rangeHi = new Int32Array(kW);
+  for (let kw = 0; kw < kW; kw++) [rangeLo[kw], rangeHi[kw]] = validOutputRange(outW, inW, sW, pW, kw * dW);
   const row = new Float64Array(outW);
   const src = a.xData;
   const out = a.out;
@@ -235,7 +236,8 @@ function convDepthwise(a: ConvArgs): void {
               const rowBase = inBase + (id * inH + ih) * inW - pW;
               for (let kw = 0; kw < kW; kw++) {
                 const wv = a.wData[wBase + (kd * kH + kh) * kW + kw]!;
-                const [lo, hi] = ranges[kw]!;
+                const lo = rangeLo[kw]!;
+                const hi = rangeHi[kw]!;
                 let iw = rowBase + lo * sW + kw * dW;
                 for (let ow = lo; ow < hi; ow++, iw += sW) row[ow] += wv * src[iw]!;
               }
