@@ -5,6 +5,7 @@ import { registerOptimize } from './commands/optimize.js';
 import { registerFoldBn } from './commands/foldBn.js';
 import { registerVerify } from './commands/verify.js';
 import { registerRun } from './commands/run.js';
+import { registerConvert } from './commands/convert.js';
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerFoldBn(program);
   registerVerify(program);
   registerRun(program);
+  registerConvert(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

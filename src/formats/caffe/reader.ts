@@ -38,6 +38,8 @@ export interface CaffeConversion {
   shapes: Map<string, number[]>;
   /** The net's output blobs (written and never read afterwards). */
   outputs: string[];
+  /** Layers in the TEST net. */
+  layers: number;
   /** Layers whose weights were generated (with randomWeights). */
   generatedWeights: number;
   warnings: string[];
@@ -276,7 +278,7 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
 
   const blobShapes = new Map<string, number[]>();
   for (const [blob, v] of current) blobShapes.set(blob, shapes.get(v)!);
-  return { model, shapes: blobShapes, outputs: outputBlobs, generatedWeights: generated, warnings };
+  return { model, shapes: blobShapes, outputs: outputBlobs, layers: net.layers.length, generatedWeights: generated, warnings };
 }
 
 /** Prefix a layer's error with prototxt:line. */

@@ -1,0 +1,190 @@
+import { Command } from 'commander';
+import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
+import { readOnnxFile, serializeOnnx } from '../../formats/onnx/index.js';
+import { BncError, Model, onnxOpset, shapeOf, validateGraph } from '../../ir/index.js';
+import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
+import { PASSES, PassReport, runPasses } from '../../passes/index.js';
+import { parseToleranceOptions } from '../../verify/compare.js';
+import { VerifyReport } from '../../verify/report.js';
+import { verifyModels } from '../../verify/verify.js';
+import { Output } from '../output.js';
+
+/** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
+ * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
+const CONVERT_PASSES = ['bn-eval', 'merge-bn-scale'];
+
+/**
+ * The --json object of `bnc convert caffe-to-onnx`:
+ *   input        { prototxt, caffemodel (null with --random-weights), randomWeights, seed }
+ *   output       the .onnx written
+ *   opset        ONNX opset of the file
+ *   layers       layers in the TEST net; nodes: ONNX nodes written
+ *   inputs, outputs  [{ name, shape }] (null in a shape: the dynamic batch axis)
+ *   batchNorm    { count, mergedWithScale, switchedToEval }
+ *   passes       PassReport of each pass run
+ *   warnings     strings
+ *   verify       the `bnc verify` report (Caffe IR vs the written ONNX) with --verify, else null
+ */
+export interface ConvertResult {
+  input: { prototxt: string; caffemodel: string | null; randomWeights: boolean; seed: number | null };
+  output: string;
+  opset: number;
+  layers: number;
+  nodes: number;
+  inputs: { name: string; shape: (number | string | null)[] }[];
+  outputs: { name: string; shape: (number | string | null)[] }[];
+  batchNorm: { count: number; mergedWithScale: number; switchedToEval: number };
+  passes: PassReport[];
+  warnings: string[];
+  verify: VerifyReport | null;
+}
+
+interface ConvertCliOptions {
+  output: string;
+  opset?: string;
+  batch?: string;
+  randomWeights?: boolean;
+  seed?: string;
+  verify?: boolean;
+  json?: boolean;
+  force?: boolean;
+}
+
+function integerOption(text: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new BncError(`${option} ${JSON.stringify(text)}: expected a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'any' : max}`, {
+      code: 'USAGE',
+    });
+  }
+  return n;
+}
+
+/** A copy of the graph structure that passes can rewrite without touching the original (tensors shared). */
+function cloneModel(model: Model): Model {
+  const g = model.graph;
+  return {
+    ...model,
+    opsetImports: model.opsetImports.map((o) => ({ ...o })),
+    graph: {
+      ...g,
+      nodes: g.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attributes: n.attributes.map((a) => ({ ...a })) })),
+      inputs: [...g.inputs],
+      outputs: g.outputs.map((o) => ({ ...o })),
+      initializers: g.initializers.map((t) => ({ ...t })),
+      valueInfo: [...g.valueInfo],
+    },
+  };
+}
+
+export function registerConvert(program: Command): void {
+  const convert = program.command('convert').description('convert a model from another framework to ONNX');
+  convert.exitOverride();
+  convert
+    .command('caffe-to-onnx')
+    .description('convert a Caffe net (prototxt + caffemodel) to ONNX, BatchNorm+Scale merged, TEST-phase semantics')
+    .argument('<prototxt>', 'net definition (.prototxt, deploy or train_val: the TEST net is built)')
+    .argument('[caffemodel]', 'weights (default: the .caffemodel beside the prototxt)')
+    .requiredOption('-o, --output <file>', 'output .onnx file')
+    .option('--opset <n>', 'ONNX opset, 13 to 21 (default 13; 15 when a BatchNorm needs training_mode)')
+    .option('--batch <n|dynamic>', "batch size of every input, or 'dynamic' for a symbolic batch axis (default: the prototxt's)")
+    .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
+    .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
+    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
+    .option('-f, --force', 'replace an existing output file')
+    .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
+    .exitOverride()
+    .action((prototxt: string, caffemodelArg: string | undefined, opts: ConvertCliOptions, cmd: Command) => {
+      const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
+      const seed = integerOption(opts.seed ?? '0', '--seed', 0, 2 ** 32 - 1);
+      const opset = opts.opset === undefined ? undefined : integerOption(opts.opset, '--opset', 13, 21);
+      let batch: number | 'dynamic' | undefined;
+      if (opts.batch !== undefined) batch = opts.batch === 'dynamic' ? 'dynamic' : integerOption(opts.batch, '--batch', 1);
+      if (opts.randomWeights && caffemodelArg) {
+        throw new BncError(`--random-weights and a caffemodel (${caffemodelArg}) were both given; choose one`, { code: 'USAGE' });
+      }
+      const caffemodel = opts.randomWeights ? undefined : (caffemodelArg ?? siblingCaffemodel(prototxt));
+      const io = { force: !!opts.force, inputs: [prototxt, ...(caffemodel ? [caffemodel] : [])] };
+      checkOutputPath(opts.output, io);
+
+      const warnings: string[] = [];
+      const warn = (m: string) => {
+        warnings.push(m);
+        out.warn(m);
+      };
+      const conversion: CaffeConversion = readCaffeFiles(prototxt, caffemodel, {
+        randomWeights: !!opts.randomWeights,
+        seed,
+        opset,
+        batch,
+        warn,
+      });
+      const caffeModel = conversion.model;
+      const model = cloneModel(caffeModel);
+      const passNames = CONVERT_PASSES.filter((p) => p in PASSES);
+      const reports = runPasses(model, passNames);
+      for (const r of reports) for (const w of r.warnings) warn(`${r.pass}: ${w}`);
+      validateGraph(model.graph);
+      writeFileAtomic(opts.output, () => serializeOnnx(model), io);
+
+      let verify: VerifyReport | null = null;
+      if (opts.verify) {
+        // Read back what was written, so the check covers the file itself.
+        const written = readOnnxFile(opts.output);
+        verify = verifyModels(caffeModel, written, {
+          fileA: prototxt,
+          fileB: opts.output,
+          seed,
+          tolerance: parseToleranceOptions([], []),
+        });
+        for (const w of verify.warnings) warn(`verify: ${w}`);
+      }
+
+      const byPass = (name: string) => reports.find((r) => r.pass === name)?.changed ?? 0;
+      const result: ConvertResult = {
+        input: { prototxt, caffemodel: caffemodel ?? null, randomWeights: !!opts.randomWeights, seed: opts.randomWeights ? seed : null },
+        output: opts.output,
+        opset: onnxOpset(model),
+        layers: conversion.layers,
+        nodes: model.graph.nodes.length,
+        inputs: model.graph.inputs.map((v) => ({ name: v.name, shape: shapeOf(v) ?? [] })),
+        outputs: model.graph.outputs.map((v) => ({ name: v.name, shape: shapeOf(v) ?? [] })),
+        batchNorm: {
+          count: caffeModel.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length,
+          mergedWithScale: byPass('merge-bn-scale'),
+          switchedToEval: byPass('bn-eval'),
+        },
+        passes: reports,
+        warnings,
+        verify,
+      };
+      if (verify && verify.exitCode !== 0) process.exitCode = verify.exitCode;
+
+      if (out.json) {
+        out.result(result);
+        return;
+      }
+      const c = out.color;
+      const shape = (s: (number | string | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+      const source = caffemodel ? ` + ${caffemodel}` : `, random weights (seed ${seed})`;
+      out.line(`${c.bold('converted')} ${prototxt}${source}: ${result.layers} layers → ${result.nodes} ONNX nodes, opset ${result.opset}`);
+      for (const i of result.inputs) out.line(`  input  ${i.name} float ${shape(i.shape)}`);
+      for (const o of result.outputs) out.line(`  output ${o.name} float ${shape(o.shape)}`);
+      if (result.batchNorm.count) {
+        out.line(
+          `  BatchNorm: ${result.batchNorm.count}, merged with their Scale: ${result.batchNorm.mergedWithScale}` +
+            (result.batchNorm.switchedToEval ? `, switched to stored statistics: ${result.batchNorm.switchedToEval}` : ''),
+        );
+      }
+      if (verify) {
+        for (const o of verify.outputs) {
+          const m = o.metrics;
+          const figure = (x: unknown) => (typeof x === 'number' ? x.toPrecision(3) : String(x));
+          const figures = m ? `max abs ${figure(m.maxAbsError)}, max rel ${figure(m.maxRelError)}` : (o.mismatch ?? 'not compared');
+          out.line(`  verify ${o.name}: ${figures} ${o.pass ? c.green('✓ pass') : c.red('✗ FAIL')}`);
+        }
+        out.line(verify.verdict === 'equivalent' ? c.green.bold('EQUIVALENT') : c.red.bold('DIFFERENT') + ': the written ONNX does not compute what the Caffe net does');
+      }
+      out.line(`wrote ${opts.output}`);
+    });
+}
