@@ -326,9 +326,9 @@ function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: n
       // SAME_UPPER puts the odd pixel of padding at the end, like Conv; SAME_LOWER and NOTSET at the beginning.
       end = autoPad === 'SAME_UPPER' ? Math.ceil(total / 2) : Math.floor(total / 2);
       begin = total - end;
-      if (full - begin - end !== out) {
-        // output_shape larger than the full output: the extra positions at the end get only the bias.
-        end = full - begin - out;
+      if (out > full) {
+        // onnxruntime rejects this too: no padding split can produce more than the full output.
+        throw kernelError(ctx.node, `output_shape [${outputShape ?? ''}] asks for ${out} on spatial axis ${i}, more than the ${full} this ConvTranspose produces (use output_padding)`);
       }
     } else {
       if (autoPad === 'VALID') {

@@ -140,6 +140,9 @@ describe('ConvTranspose against onnxruntime', () => {
       await expectMatch(convTransposeCase(rand, { c: 3, mPerGroup: 2, spatial: [4, 5], kernel: [3, 4], attrs: withShape }));
     }
     await expectMatch(convTransposeCase(rand, { c: 2, mPerGroup: 2, spatial: [4, 5], kernel: [3, 3], attrs: [intsAttr('output_shape', [8, 10]), intsAttr('strides', [2, 2])] }));
+    // output_shape beyond the full output is an error (onnxruntime rejects it as well).
+    const tooLarge = convTransposeCase(rand, { c: 2, mPerGroup: 2, spatial: [3, 3], kernel: [2, 2], attrs: [intsAttr('output_shape', [9, 6]), intsAttr('strides', [2, 2])] });
+    expect(() => runKernel(tooLarge)).toThrow(/asks for 9 on spatial axis 0, more than the 6/);
   });
 
   it('1-D and 3-D', async () => {
