@@ -176,10 +176,10 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
     try {
       results = kernel.run(ctx);
     } catch (e) {
-      if (e instanceof BncError) throw e;
-      const err = e instanceof Error ? e : new Error(String(e));
-      // Bugs stay bugs (no BncError), but say where they happened.
-      throw new Error(`${node.opType} node '${nodeLabel(node)}': ${err.message}`, { cause: err });
+      // Bugs stay bugs (no BncError) and keep their class (the CLI reports RangeError as out of memory),
+      // but say which node they happened in.
+      if (e instanceof Error && !(e instanceof BncError)) e.message = `${node.opType} node '${nodeLabel(node)}': ${e.message}`;
+      throw e;
     }
     node.outputs.forEach((name, i) => {
       if (!name) return;

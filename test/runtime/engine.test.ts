@@ -152,6 +152,23 @@ describe('engine', () => {
     expect(Array.from(runModel(m, new Map([['x', x]])).outputs.get('y')!.data as Float32Array)).toEqual([0, 6]);
   });
 
+  it('an allocation failure inside a kernel stays a RangeError (reported as out of memory) and names the node', () => {
+    const m = model(
+      [node('ConvTranspose', ['x', 'w'], ['y'], [{ name: 'strides', type: 7, ints: [300000, 300000] }], 'huge')],
+      [tensorValueInfo('x', DataType.FLOAT, [1, 1, 3, 3])],
+      ['y'],
+      [createTensor('w', DataType.FLOAT, [1, 1, 2, 2], new Float32Array(4))],
+    );
+    let caught: unknown;
+    try {
+      runModel(m, new Map([['x', randomF32(rand, [1, 1, 3, 3])]]));
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(RangeError);
+    expect((caught as Error).message).toMatch(/^ConvTranspose node 'huge': /);
+  });
+
   it('generated inputs follow the declaration (symbolic dims → 1) and the seed', () => {
     const inputs = [tensorValueInfo('img', DataType.FLOAT, ['n', 3, 4, 4]), tensorValueInfo('ids', DataType.INT64, [5]), tensorValueInfo('f16', DataType.FLOAT16, [2])];
     const a = generateInputs(inputs, 0);
