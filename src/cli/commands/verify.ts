@@ -7,11 +7,11 @@ import { verifyModels } from '../../verify/verify.js';
 import { Output, table } from '../output.js';
 
 interface VerifyCliOptions {
-  input: string[];
+  input?: string[];
   seed: string;
   samples: string;
-  rtol: string[];
-  atol: string[];
+  rtol?: string[];
+  atol?: string[];
   saveInputs?: string;
   loadInputs?: string;
   allTensors?: boolean;
@@ -21,7 +21,8 @@ interface VerifyCliOptions {
   force?: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+// Repeatable options start undefined (so --help shows no '(default: [])').
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function wholeNumber(text: string, option: string, min: number): number {
   const n = Number(text);
@@ -144,11 +145,11 @@ export function registerVerify(program: Command): void {
     .description('run two models on the same inputs and check that every output agrees within tolerance (exit 0 equivalent, 1 different)')
     .argument('<modelA>', 'first model (.onnx, or Caffe .prototxt)')
     .argument('<modelB>', 'second model; it is the reference b in the rule |a-b| <= atol*max|b| + rtol*|b|')
-    .option('--input <name=file.npy>', 'take this input from an .npy file (repeatable; the same in every sample)', collect, [])
+    .option('--input <name=file.npy>', 'take this input from an .npy file (repeatable; the same in every sample)', collect)
     .option('--seed <n>', 'seed of the generated inputs (sample k uses seed+k)', '0')
     .option('--samples <k>', 'number of input samples to run', '1')
-    .option('--rtol <[name:]r>', 'relative tolerance (default 1e-4); name:r for one output (repeatable)', collect, [])
-    .option('--atol <[name:]a>', 'absolute tolerance as a fraction of max|b| (default 1e-5); name:a for one output (repeatable)', collect, [])
+    .option('--rtol <[name:]r>', 'relative tolerance (default 1e-4); name:r for one output (repeatable)', collect)
+    .option('--atol <[name:]a>', 'absolute tolerance as a fraction of max|b| (default 1e-5); name:a for one output (repeatable)', collect)
     .option('--save-inputs <dir>', 'write the inputs used as .npy files plus inputs.json')
     .option('--load-inputs <dir>', 'replay inputs written by --save-inputs')
     .option('--all-tensors', 'also compare every intermediate tensor both models compute, and name the first that diverges')
@@ -158,10 +159,10 @@ export function registerVerify(program: Command): void {
     .option('--json', 'print one JSON object (VerifyReport in src/verify/report.ts)')
     .action((fileA: string, fileB: string, opts: VerifyCliOptions, cmd: Command) => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
-      const tolerance = parseToleranceOptions(opts.rtol, opts.atol);
+      const tolerance = parseToleranceOptions(opts.rtol ?? [], opts.atol ?? []);
       const seed = wholeNumber(opts.seed, '--seed', -Infinity);
       const samples = wholeNumber(opts.samples, '--samples', 1);
-      const inputFiles = parseInputFiles(opts.input);
+      const inputFiles = parseInputFiles(opts.input ?? []);
       const readerWarnings: string[] = [];
       const warnFor = (file: string) => (m: string) => {
         readerWarnings.push(`${file}: ${m}`);
