@@ -41,6 +41,13 @@ export function buildProgram(): Command {
 
 /** Entry point: parse, run, and turn every error into one line and an exit code. Only place that exits. */
 export async function main(argv: string[]): Promise<void> {
+  // `bnc ... | head` closes the pipe early: stop quietly instead of dying on EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const program = buildProgram();
   const wantsJson = argv.includes('--json');
   const debug = argv.includes('--debug');
