@@ -179,7 +179,7 @@ export function registerConvert(program: Command): void {
       if (verify) {
         for (const o of verify.outputs) {
           const m = o.metrics;
-          const figure = (x: unknown) => (typeof x === 'number' ? x.toPrecision(3) : String(x));
+          const figure = (x: unknown) => (x === 0 ? '0' : typeof x === 'number' ? x.toPrecision(3) : String(x));
           const figures = m ? `max abs ${figure(m.maxAbsError)}, max rel ${figure(m.maxRelError)}` : (o.mismatch ?? 'not compared');
           out.line(`  verify ${o.name}: ${figures} ${o.pass ? c.green('✓ pass') : c.red('✗ FAIL')}`);
         }
