@@ -1,27 +1,15 @@
 import * as path from 'node:path';
 import { Model } from '../ir/index.js';
+import { caffeFormat } from './caffe/index.js';
+import { ModelFormat, OpenOptions } from './format.js';
 import { readOnnxFile } from './onnx/index.js';
 
-/** The model formats bnc reads; each reader registers a test for its files and an open function. */
-export interface ModelFormat {
-  name: string;
-  /** Whether this reader handles the path (by extension; content sniffing is the reader's own check). */
-  match(file: string): boolean;
-  open(file: string, options: OpenOptions): Model;
-}
+export type { ModelFormat, OpenOptions } from './format.js';
 
-export interface OpenOptions {
-  /** Caffe: the weights file, when not beside the prototxt. */
-  weights?: string;
-  /** Caffe: generate seeded random weights instead of reading a caffemodel. */
-  randomWeights?: boolean;
-  seed?: number;
-  /** Warnings the reader wants shown (weights without a layer, unknown fields). */
-  warn?: (message: string) => void;
-}
-
+// ONNX first: it is also the fallback for files no format claims.
 const formats: ModelFormat[] = [
   { name: 'onnx', match: (f) => path.extname(f).toLowerCase() === '.onnx', open: (f) => readOnnxFile(f) },
+  caffeFormat,
 ];
 
 export function registerFormat(format: ModelFormat): void {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Model } from '../../ir/index.js';
-import { OpenOptions, registerFormat } from '../index.js';
+import { ModelFormat, OpenOptions } from '../format.js';
 import { CaffeConversion, CaffeReadOptions, readCaffeFiles } from './reader.js';
 
 export { readCaffeFiles, convertCaffeNet, DEFAULT_OPSET, TRAINING_MODE_OPSET } from './reader.js';
@@ -30,8 +30,8 @@ export function openCaffe(prototxt: string, options: OpenOptions & Pick<CaffeRea
   });
 }
 
-registerFormat({
+export const caffeFormat: ModelFormat = {
   name: 'caffe',
   match: (file) => path.extname(file).toLowerCase() === '.prototxt',
   open: (file, options): Model => openCaffe(file, options).model,
-});
+};
