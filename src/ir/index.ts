@@ -4,3 +4,4 @@ export * from './graph.js';
 export * from './query.js';
 export * from './validate.js';
 export * from './errors.js';
+export * from './clone.js';

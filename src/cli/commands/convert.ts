@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
-import { readOnnxFile, serializeOnnx } from '../../formats/onnx/index.js';
-import { BncError, Model, onnxOpset, shapeOf, validateGraph } from '../../ir/index.js';
+import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
+import { BncError, cloneModel, onnxOpset, shapeOf, validateGraph } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
@@ -60,23 +60,6 @@ function integerOption(text: string, option: string, min: number, max = Number.M
   return n;
 }
 
-/** A copy of the graph structure that passes can rewrite without touching the original (tensors shared). */
-function cloneModel(model: Model): Model {
-  const g = model.graph;
-  return {
-    ...model,
-    opsetImports: model.opsetImports.map((o) => ({ ...o })),
-    graph: {
-      ...g,
-      nodes: g.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attributes: n.attributes.map((a) => ({ ...a })) })),
-      inputs: [...g.inputs],
-      outputs: g.outputs.map((o) => ({ ...o })),
-      initializers: g.initializers.map((t) => ({ ...t })),
-      valueInfo: [...g.valueInfo],
-    },
-  };
-}
-
 export function registerConvert(program: Command): void {
   const convert = program.command('convert').description('convert a model from another framework to ONNX');
   convert.exitOverride();
@@ -125,12 +108,12 @@ export function registerConvert(program: Command): void {
       const reports = runPasses(model, passNames);
       for (const r of reports) for (const w of r.warnings) warn(`${r.pass}: ${w}`);
       validateGraph(model.graph);
-      writeFileAtomic(opts.output, () => serializeOnnx(model), io);
+      const bytes = serializeOnnx(model);
 
       let verify: VerifyReport | null = null;
       if (opts.verify) {
-        // Read back what was written, so the check covers the file itself.
-        const written = readOnnxFile(opts.output);
+        // Check the bytes about to be written (parsed back), and write them only if they pass.
+        const written = parseOnnx(bytes, {}, opts.output);
         verify = verifyModels(caffeModel, written, {
           fileA: prototxt,
           fileB: opts.output,
@@ -139,6 +122,8 @@ export function registerConvert(program: Command): void {
         });
         for (const w of verify.warnings) warn(`verify: ${w}`);
       }
+      const wrote = !verify || verify.exitCode === 0;
+      if (wrote) writeFileAtomic(opts.output, () => bytes, io);
 
       const byPass = (name: string) => reports.find((r) => r.pass === name)?.changed ?? 0;
       const result: ConvertResult = {
@@ -183,8 +168,8 @@ export function registerConvert(program: Command): void {
           const figures = m ? `max abs ${figure(m.maxAbsError)}, max rel ${figure(m.maxRelError)}` : (o.mismatch ?? 'not compared');
           out.line(`  verify ${o.name}: ${figures} ${o.pass ? c.green('✓ pass') : c.red('✗ FAIL')}`);
         }
-        out.line(verify.verdict === 'equivalent' ? c.green.bold('EQUIVALENT') : c.red.bold('DIFFERENT') + ': the written ONNX does not compute what the Caffe net does');
+        out.line(verify.verdict === 'equivalent' ? c.green.bold('EQUIVALENT') : c.red.bold('DIFFERENT') + ': the converted ONNX does not compute what the Caffe net does');
       }
-      out.line(`wrote ${opts.output}`);
+      out.line(wrote ? `wrote ${opts.output}` : `${opts.output} not written (verification failed)`);
     });
 }

@@ -1,11 +1,15 @@
 import { Command } from 'commander';
 import { openModel } from '../../formats/index.js';
-import { serializeOnnx } from '../../formats/onnx/index.js';
-import { Model, tensorByteSize, validateGraph } from '../../ir/index.js';
+import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
+import { BncError, Model, cloneModel, tensorByteSize, validateGraph } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
+import { parseToleranceOptions } from '../../verify/compare.js';
+import { VerifyReport } from '../../verify/report.js';
+import { verifyModels } from '../../verify/verify.js';
 import { Output, formatBytes } from '../output.js';
+import { printVerifyReport } from './verify.js';
 
 /**
  * The --json object of `bnc fold-bn` (one object on stdout):
@@ -18,6 +22,8 @@ import { Output, formatBytes } from '../output.js';
  *   parameterBytes           { before, after }: initializer payload bytes
  *   warnings                 strings (float16 rounding, ...)
  *   passes                   the full PassReport of every pass, in order
+ *   verify                   with --verify: the `bnc verify` report (original vs folded), else null
+ *   written                  whether the output file was written (not when verification failed)
  */
 export interface FoldBnResult {
   input: string;
@@ -30,13 +36,15 @@ export interface FoldBnResult {
   parameterBytes: { before: number; after: number };
   warnings: string[];
   passes: PassReport[];
+  verify: VerifyReport | null;
+  written: boolean;
 }
 
 const countBatchNorms = (m: Model) => m.graph.nodes.filter(isBatchNorm).length;
 const parameterBytes = (m: Model) => m.graph.initializers.reduce((s, t) => s + tensorByteSize(t), 0);
 
 /** Run the fold-bn pipeline on a model in memory and summarise it (no I/O). */
-export function foldBatchNorms(model: Model, options: { allowWeightCopy?: boolean; keepBn?: boolean }): Omit<FoldBnResult, 'input' | 'output'> {
+export function foldBatchNorms(model: Model, options: { allowWeightCopy?: boolean; keepBn?: boolean }): Omit<FoldBnResult, 'input' | 'output' | 'verify' | 'written'> {
   const before = { bn: countBatchNorms(model), bytes: parameterBytes(model) };
   const reports = runPasses(model, FOLD_BN_PIPELINE, options);
   validateGraph(model.graph);
@@ -55,6 +63,26 @@ export function foldBatchNorms(model: Model, options: { allowWeightCopy?: boolea
   };
 }
 
+interface FoldBnOptions {
+  output: string;
+  allowWeightCopy?: boolean;
+  keepBn?: boolean;
+  weights?: string;
+  verify?: boolean;
+  seed: string;
+  samples: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+function wholeNumber(text: string, option: string, min: number): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new BncError(`${option} ${JSON.stringify(text)}: expected a whole number${min > 0 ? ` >= ${min}` : ''}`, { code: 'USAGE' });
+  }
+  return n;
+}
+
 export function registerFoldBn(program: Command): void {
   program
     .command('fold-bn')
@@ -64,15 +92,40 @@ export function registerFoldBn(program: Command): void {
     .option('--allow-weight-copy', 'give a node that shares its weight with another node a private copy, so its BN can fold')
     .option('--keep-bn', 'leave BatchNorms that cannot fold as BatchNormalization (default: rewrite them as Mul + Add)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
+    .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
+    .option('--samples <k>', 'number of --verify input samples', '1')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see FoldBnResult in src/cli/commands/foldBn.ts)')
-    .action((file: string, opts: { output: string; allowWeightCopy?: boolean; keepBn?: boolean; weights?: string; force?: boolean; json?: boolean }, cmd: Command) => {
+    .action((file: string, opts: FoldBnOptions, cmd: Command) => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const io = { force: !!opts.force, inputs: [file, ...(opts.weights ? [opts.weights] : [])] };
       checkOutputPath(opts.output, io);
-      const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
-      const result: FoldBnResult = { input: file, output: opts.output, ...foldBatchNorms(model, opts) };
-      writeFileAtomic(opts.output, () => serializeOnnx(model), io);
+      const seed = wholeNumber(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
+      const samples = wholeNumber(opts.samples, '--samples', 1);
+      const original = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const model = cloneModel(original);
+      const folded = foldBatchNorms(model, opts);
+      const bytes = serializeOnnx(model);
+      let verify: VerifyReport | null = null;
+      if (opts.verify) {
+        // bn-eval changes what a training-mode model computes on purpose (batch → stored statistics), so
+        // the fold is checked against the original in eval mode. The bytes about to be written are parsed
+        // back, so the check covers the file itself.
+        const reference = folded.switchedToEval ? cloneModel(original) : original;
+        if (folded.switchedToEval) runPasses(reference, ['bn-eval']);
+        verify = verifyModels(reference, parseOnnx(bytes, {}, opts.output), {
+          fileA: file,
+          fileB: opts.output,
+          seed,
+          samples,
+          tolerance: parseToleranceOptions([], []),
+        });
+      }
+      const written = !verify || verify.exitCode === 0;
+      if (written) writeFileAtomic(opts.output, () => bytes, io);
+      const result: FoldBnResult = { input: file, output: opts.output, ...folded, verify, written };
+      if (verify) process.exitCode = verify.exitCode;
       if (out.json) {
         out.result(result);
         return;
@@ -88,6 +141,11 @@ export function registerFoldBn(program: Command): void {
       }
       for (const w of result.warnings) out.warn(w);
       out.line(`${c.bold('Parameters')}: ${formatBytes(result.parameterBytes.before)} → ${formatBytes(result.parameterBytes.after)}`);
-      out.line(`wrote ${opts.output}`);
+      if (verify) {
+        out.line();
+        if (result.switchedToEval) out.line(c.dim('verify compares the folded model with the original in eval mode (stored statistics)'));
+        printVerifyReport(out, verify);
+      }
+      out.line(written ? `wrote ${opts.output}` : `${opts.output} not written (verification failed)`);
     });
 }

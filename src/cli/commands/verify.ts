@@ -73,7 +73,8 @@ function worstText(m: ComparisonJson): string {
   return `[${w.index.join(', ')}]${m.samples > 1 ? ` (sample ${w.sample})` : ''}: ${num(w.a)} vs ${num(w.b)}`;
 }
 
-function printReport(out: Output, r: VerifyReport): void {
+/** The verify table and verdict, as `bnc verify` prints it (also used by fold-bn --verify). */
+export function printVerifyReport(out: Output, r: VerifyReport): void {
   const c = out.color;
   out.line(`${c.bold('A')} ${r.modelA}`);
   out.line(`${c.bold('B')} ${r.modelB}`);
@@ -187,7 +188,7 @@ export function registerVerify(program: Command): void {
       if (showProgress) process.stderr.write('\r\u001b[K');
       // Reader warnings were already shown on stderr; the JSON report carries them too.
       if (out.json) out.result({ ...report, warnings: [...readerWarnings, ...report.warnings] });
-      else printReport(out, report);
+      else printVerifyReport(out, report);
       process.exitCode = report.exitCode;
     });
 }
