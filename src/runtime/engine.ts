@@ -12,6 +12,7 @@ import {
   topologicalOrder,
 } from '../ir/index.js';
 import { AttributeReader, KernelContext, RtTensor, kernelError } from './kernel.js';
+import { inferShapes } from './shapeInference.js';
 import { findKernel } from './kernels.js';
 
 // The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
@@ -154,6 +155,9 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
       });
     }
   }
+
+  // Shapes first: a model whose shapes do not fit fails here, naming the node, before any kernel runs.
+  inferShapes(model, new Map([...inputs].map(([name, t]) => [name, t.dims])));
 
   const order = topologicalOrder(graph);
   // Remaining reads of every value produced by a node; graph outputs are never released.

@@ -13,6 +13,14 @@ interface PoolInput {
   g: WindowGeometry;
 }
 
+/** ceil_mode exists since opset 10; dilations since 10 for MaxPool and 19 for AveragePool. */
+export function poolWindowOptions(ctx: KernelContext): { ceilMode: boolean; dilations: boolean } {
+  return {
+    ceilMode: ctx.opset >= 10 && ctx.attrs.int('ceil_mode', 0) !== 0,
+    dilations: ctx.opset >= (ctx.node.opType === 'MaxPool' ? 10 : 19),
+  };
+}
+
 function readPoolInput(ctx: KernelContext, options: { ceilMode: boolean; dilations: boolean }): PoolInput {
   const x = requireInput(ctx, 0, 'input X');
   const data = requireFloat(ctx, x, 'input X');
@@ -39,7 +47,7 @@ function wRanges(g: WindowGeometry): { lo: Int32Array; hi: Int32Array } {
 const maxPool: KernelConfig = {
   opType: 'MaxPool',
   run(ctx) {
-    const p = readPoolInput(ctx, { ceilMode: ctx.opset >= 10 && ctx.attrs.int('ceil_mode', 0) !== 0, dilations: ctx.opset >= 10 });
+    const p = readPoolInput(ctx, poolWindowOptions(ctx));
     const wantIndices = ctx.node.outputs.length > 1 && ctx.node.outputs[1] !== '';
     const storageOrder = ctx.attrs.int('storage_order', 0);
     if (wantIndices && storageOrder !== 0 && p.g.rank !== 2) {
@@ -115,7 +123,7 @@ const maxPool: KernelConfig = {
 const averagePool: KernelConfig = {
   opType: 'AveragePool',
   run(ctx) {
-    const p = readPoolInput(ctx, { ceilMode: ctx.opset >= 10 && ctx.attrs.int('ceil_mode', 0) !== 0, dilations: ctx.opset >= 19 });
+    const p = readPoolInput(ctx, poolWindowOptions(ctx));
     const countPad = ctx.opset >= 7 && ctx.attrs.int('count_include_pad', 0) !== 0;
     const { g, data, planes } = p;
     const [inD, inH, inW] = g.input as [number, number, number];
