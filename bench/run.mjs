@@ -1,6 +1,7 @@
 // bnc benchmark: `npm run bench` (builds, then runs this against dist/). Prints a table and writes
 // bench/results.json. Every figure is measured in this run; rows whose prerequisites are missing are
 // listed as skipped with the reason. Set BENCH_FULL=1 to also run the slow tfjs ResNet-50 batch-8 row.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -161,12 +162,13 @@ const commandModels = [{ label: 'ResNet-50', tag: 'resnet50', file: resnetFile }
 if (haveShared) commandModels.push({ label: 'MobileNet v2', tag: 'mobilenet_v2', file: MOBILENET });
 else skip('command', 'MobileNet v2 commands', SHARED_MISSING);
 const hasCommand = (name) => distHas(`cli/commands/${name}.js`);
+const foldResults = new Map();
 
 for (const m of commandModels) {
   const out = (suffix) => path.join(OUT, `${m.tag}.${suffix}.onnx`);
   commandRow(`bnc inspect ${m.label}`, process.execPath, [CLI, 'inspect', m.file]);
   commandRow(`bnc optimize --passes none ${m.label}`, process.execPath, [CLI, 'optimize', m.file, '--passes', 'none', '-o', out('roundtrip'), '--force']);
-  commandRow(`bnc fold-bn ${m.label}`, process.execPath, [CLI, 'fold-bn', m.file, '-o', out('folded'), '--force']);
+  foldResults.set(m.file, commandRow(`bnc fold-bn ${m.label}`, process.execPath, [CLI, 'fold-bn', m.file, '-o', out('folded'), '--force']));
   if (!hasCommand('verify')) skip('command', `bnc verify ${m.label}`, 'verify command not built (dist/cli/commands/verify.js missing)');
   else if (!fs.existsSync(out('folded'))) skip('command', `bnc verify ${m.label}`, 'fold-bn failed, nothing to verify against');
   else commandRow(`bnc verify ${m.label} vs its fold-bn output`, process.execPath, [CLI, 'verify', m.file, out('folded')]);
@@ -178,22 +180,37 @@ for (const m of commandModels) {
   else commandRow(name, process.execPath, [CLI, 'convert', 'caffe-to-onnx', CAFFE_RESNET_PROTOTXT, caffemodelFile, '-o', path.join(OUT, 'resnet50.from_caffe.onnx'), '--force']);
 }
 
-// The largest shared model: bnc fold-bn against a plain load + save in the Python onnx package.
+// The largest shared ONNX model: bnc fold-bn against a plain load + save in the Python onnx package.
 {
-  const name = 'python3 onnx.load + onnx.save MobileNet v2 (peer of fold-bn)';
+  const largest = haveShared ? largestSharedOnnx() : undefined;
+  const label = largest ? `${largest.caseName} (${mb(largest.bytes).toFixed(1)} MB)` : 'largest shared model';
+  const name = `python3 onnx.load + onnx.save ${label}`;
   const hasPythonOnnx = fs.existsSync(PYTHON) && measureQuiet(PYTHON, ['-c', 'import onnx']);
-  if (!haveShared) skip('command', name, SHARED_MISSING);
+  if (!largest) skip('command', name, SHARED_MISSING);
   else if (!hasPythonOnnx) skip('command', name, `${PYTHON} with the onnx package not found (Debian: apt-get install python3-onnx)`);
   else {
+    const tag = largest.caseName;
+    const fold =
+      foldResults.get(largest.file) ??
+      commandRow(`bnc fold-bn ${label}`, process.execPath, [CLI, 'fold-bn', largest.file, '-o', path.join(OUT, `${tag}.largest.folded.onnx`), '--force']);
     const script = 'import onnx, sys; m = onnx.load(sys.argv[1]); onnx.save(m, sys.argv[2])';
-    const result = commandRow(name, PYTHON, ['-c', script, MOBILENET, path.join(OUT, 'mobilenet_v2.python_saved.onnx')]);
-    const fold = rows.find((r) => r.name === 'bnc fold-bn MobileNet v2' && r.medianMs);
-    if (result && fold) {
+    const python = commandRow(name, PYTHON, ['-c', script, largest.file, path.join(OUT, `${tag}.python_saved.onnx`)]);
+    if (fold && python) {
       const r = rows[rows.length - 1];
-      r.detail += `; bnc fold-bn takes ${(fold.medianMs / result.medianMs).toFixed(2)}x this time`;
-      r.foldBnTimeRatio = fold.medianMs / result.medianMs;
+      r.detail += `; bnc fold-bn takes ${(fold.medianMs / python.medianMs).toFixed(2)}x this time`;
+      r.foldBnTimeRatio = fold.medianMs / python.medianMs;
     }
   }
+}
+
+function largestSharedOnnx() {
+  const dir = path.join(SHARED, 'onnx');
+  const models = fs
+    .readdirSync(dir)
+    .map((caseName) => ({ caseName, file: path.join(dir, caseName, 'model.onnx') }))
+    .filter((m) => fs.existsSync(m.file))
+    .map((m) => ({ ...m, bytes: fs.statSync(m.file).size }));
+  return models.sort((a, b) => b.bytes - a.bytes)[0];
 }
 
 function measureQuiet(command, args) {
@@ -390,6 +407,7 @@ const machine = {
   loadAverageAtStart: loadAtStart.map((l) => +l.toFixed(2)),
   loadAverageAtEnd: os.loadavg().map((l) => +l.toFixed(2)),
   peakRssSource: commandRssSource,
+  ...gitState(),
   versions: {
     onnxruntimeNode: packageVersion('onnxruntime-node'),
     tfjsCore: packageVersion('@tensorflow/tfjs-core'),
@@ -397,6 +415,14 @@ const machine = {
   },
 };
 const totalSeconds = (Date.now() - startedAt) / 1000;
+
+/** The commit measured, and whether src/ had uncommitted changes (the build measures the working tree). */
+function gitState() {
+  const git = (...args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return { gitCommit: null };
+  return { gitCommit: head.stdout.trim(), srcUncommittedChanges: git('status', '--porcelain', '--', 'src').stdout.trim() !== '' };
+}
 
 function packageVersion(name) {
   try {
@@ -410,7 +436,9 @@ const titles = { parse: '1. Parse / load throughput', command: '2. Whole command
 const nameWidth = Math.max(...rows.map((r) => r.name.length));
 const resultWidth = Math.max(...rows.map((r) => r.result.length));
 const lines = [`bnc benchmark: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}`];
-lines.push(`load average at start ${machine.loadAverageAtStart.join(' ')}, at end ${machine.loadAverageAtEnd.join(' ')}`);
+lines.push(
+  `commit ${machine.gitCommit ?? 'unknown'}${machine.srcUncommittedChanges ? ' + uncommitted src/ changes' : ''}; load average at start ${machine.loadAverageAtStart.join(' ')}, at end ${machine.loadAverageAtEnd.join(' ')}`,
+);
 for (const section of Object.keys(titles)) {
   lines.push('', titles[section]);
   for (const r of rows.filter((x) => x.section === section)) {
