@@ -1,19 +1,38 @@
 // The single-precision matrix product every heavy kernel (Conv, ConvTranspose, Gemm, MatMul) goes through:
 //   C[M×N] += alpha · op(A)[M×K] · op(B)[K×N]
 // Blocked like the classic Goto/BLIS design: B is packed per (KC × NC) block into column panels of NR,
-// A per (MC × KC) block into row panels of MR, so the 4×4 register-blocked micro-kernel streams both
+// A per (MC × KC) block into row panels of MR, so the MR×NR register-blocked micro-kernel streams both
 // operands contiguously from cache. Products accumulate in doubles (JS numbers) and are rounded to float32
 // once per KC block.
+//
+// Why 4×3 and plain JS arrays (measured on V8 11 / Node 20, see the perf notes in the commit log):
+// - x64 V8 has 15 allocatable double registers. 12 accumulators + 4 + 3 operands is the largest block that
+//   mostly stays in registers; 4×4 and wider spill accumulators to the stack on every k step.
+// - Every typed-array read costs V8 a map check, a reload of the data pointer (external + base) and an
+//   int32 → int64 index extension on top of the bounds check. Arrays of doubles (PACKED_DOUBLE_ELEMENTS)
+//   need only the bounds check, and hold the operands already widened to double (no cvtss2sd per load).
+// - Index arithmetic is kept in int32 (`| 0`) so V8 emits no overflow checks.
 
 const MR = 4;
-const NR = 4;
+const NR = 3;
 const KC = 256;
 const MC = 128;
-const NC = 1024;
+const NC = 1020;
 
-// Packing buffers are reused across calls: sized for the largest block, grown on demand.
-let packedA = new Float32Array(MC * KC);
-let packedB = new Float32Array(KC * NC);
+/** A JS array of doubles in PACKED_DOUBLE_ELEMENTS form (built by pushing doubles, never holey). */
+function doublePanel(length: number): number[] {
+  const panel: number[] = [];
+  for (let i = 0; i < length; i++) panel.push(0.5);
+  return panel;
+}
+
+// Packing buffers are reused across calls (per thread: each worker has its own module instance),
+// sized for the largest block and grown on demand.
+let packedA = doublePanel(MC * KC);
+let packedB = doublePanel(KC * NC);
+const edgeTile = new Float64Array(MR * NR);
+/** alpha of the block being multiplied (see microKernel). */
+let tileAlpha = 1;
 
 export interface MatrixOperand {
   data: Float32Array;
@@ -50,47 +69,65 @@ export function sgemm(
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
         packBlockA(a, ic, pc, mc, kc);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = Math.min(NR, nc - jr);
-          const bPanel = (jr / NR) * NR * kc;
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = Math.min(MR, mc - ir);
-            const aPanel = (ir / MR) * MR * kc;
-            microKernel(kc, alpha, aPanel, bPanel, c, cOffset + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
-          }
-        }
+        multiplyBlock(mc, nc, kc, alpha, c, cOffset + ic * ldc + jc, ldc);
       }
     }
+  }
+}
+
+/** C block (mc × nc at ci) += alpha · packed A block · packed B block, one MR×NR tile at a time. */
+function multiplyBlock(mc: number, nc: number, kc: number, alpha: number, c: Float32Array, ci: number, ldc: number): void {
+  const pa = packedA;
+  const pb = packedB;
+  tileAlpha = alpha;
+  const fullRows = mc - (mc % MR);
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = Math.min(NR, nc - jr);
+    const bPanel = jr * kc;
+    if (nr === NR) {
+      for (let ir = 0; ir < fullRows; ir += MR) microKernel(kc, pa, ir * kc, pb, bPanel, c, ci + ir * ldc + jr, ldc);
+    } else {
+      for (let ir = 0; ir < fullRows; ir += MR) edgeKernel(kc, pa, ir * kc, pb, bPanel, c, ci + ir * ldc + jr, ldc, MR, nr);
+    }
+    if (fullRows < mc) edgeKernel(kc, pa, fullRows * kc, pb, bPanel, c, ci + fullRows * ldc + jr, ldc, mc - fullRows, nr);
   }
 }
 
 /** Pack op(A)[ic.., pc..] (mc × kc) into row panels: panel p holds MR rows interleaved per k, zero-padded. */
 function packBlockA(a: MatrixOperand, ic: number, pc: number, mc: number, kc: number): void {
   const need = Math.ceil(mc / MR) * MR * kc;
-  if (packedA.length < need) packedA = new Float32Array(need);
-  const out = packedA;
-  const src = a.data;
-  const lda = a.stride;
+  if (packedA.length < need) packedA = doublePanel(need);
+  if (a.transposed) packATransposed(a.data, a.offset, a.stride, packedA, ic, pc, mc, kc);
+  else packARows(a.data, a.offset, a.stride, packedA, ic, pc, mc, kc);
+}
+
+/** Element (i, p) at offset + i·lda + p. */
+function packARows(src: Float32Array, offset: number, lda: number, out: number[], ic: number, pc: number, mc: number, kc: number): void {
   let o = 0;
   for (let i0 = 0; i0 < mc; i0 += MR) {
     const rows = Math.min(MR, mc - i0);
-    if (!a.transposed) {
-      // Element (i, p) at offset + i*lda + p.
-      for (let r = 0; r < MR; r++) {
-        if (r < rows) {
-          let s = a.offset + (ic + i0 + r) * lda + pc;
-          for (let p = 0; p < kc; p++) out[o + p * MR + r] = src[s++]!;
-        } else {
-          for (let p = 0; p < kc; p++) out[o + p * MR + r] = 0;
-        }
+    for (let r = 0; r < MR; r++) {
+      let d = o + r;
+      if (r < rows) {
+        let s = offset + (ic + i0 + r) * lda + pc;
+        for (let p = 0; p < kc; p++, d += MR) out[d] = src[s++]!;
+      } else {
+        for (let p = 0; p < kc; p++, d += MR) out[d] = 0;
       }
-    } else {
-      // Element (i, p) at offset + p*lda + i: MR consecutive values per k.
-      for (let p = 0; p < kc; p++) {
-        const s = a.offset + (pc + p) * lda + ic + i0;
-        const d = o + p * MR;
-        for (let r = 0; r < MR; r++) out[d + r] = r < rows ? src[s + r]! : 0;
-      }
+    }
+    o += MR * kc;
+  }
+}
+
+/** Element (i, p) at offset + p·lda + i: MR consecutive values per k. */
+function packATransposed(src: Float32Array, offset: number, lda: number, out: number[], ic: number, pc: number, mc: number, kc: number): void {
+  let o = 0;
+  for (let i0 = 0; i0 < mc; i0 += MR) {
+    const rows = Math.min(MR, mc - i0);
+    for (let p = 0; p < kc; p++) {
+      const s = offset + (pc + p) * lda + ic + i0;
+      const d = o + p * MR;
+      for (let r = 0; r < MR; r++) out[d + r] = r < rows ? src[s + r]! : 0;
     }
     o += MR * kc;
   }
@@ -99,73 +136,90 @@ function packBlockA(a: MatrixOperand, ic: number, pc: number, mc: number, kc: nu
 /** Pack op(B)[pc.., jc..] (kc × nc) into column panels: panel q holds NR columns interleaved per k. */
 function packBlockB(b: MatrixOperand, pc: number, jc: number, kc: number, nc: number): void {
   const need = Math.ceil(nc / NR) * NR * kc;
-  if (packedB.length < need) packedB = new Float32Array(need);
-  const out = packedB;
-  const src = b.data;
-  const ldb = b.stride;
+  if (packedB.length < need) packedB = doublePanel(need);
+  if (b.transposed) packBTransposed(b.data, b.offset, b.stride, packedB, pc, jc, kc, nc);
+  else packBRows(b.data, b.offset, b.stride, packedB, pc, jc, kc, nc);
+}
+
+/** Element (p, j) at offset + p·ldb + j: NR consecutive values per k. */
+function packBRows(src: Float32Array, offset: number, ldb: number, out: number[], pc: number, jc: number, kc: number, nc: number): void {
   let o = 0;
   for (let j0 = 0; j0 < nc; j0 += NR) {
     const cols = Math.min(NR, nc - j0);
-    if (!b.transposed) {
-      // Element (p, j) at offset + p*ldb + j: NR consecutive values per k.
-      for (let p = 0; p < kc; p++) {
-        const s = b.offset + (pc + p) * ldb + jc + j0;
-        const d = o + p * NR;
-        if (cols === NR) {
-          out[d] = src[s]!;
-          out[d + 1] = src[s + 1]!;
-          out[d + 2] = src[s + 2]!;
-          out[d + 3] = src[s + 3]!;
-        } else {
-          for (let q = 0; q < NR; q++) out[d + q] = q < cols ? src[s + q]! : 0;
-        }
+    let s = offset + pc * ldb + jc + j0;
+    if (cols === NR) {
+      for (let p = 0; p < kc; p++, s += ldb, o += NR) {
+        out[o] = src[s]!;
+        out[o + 1] = src[s + 1]!;
+        out[o + 2] = src[s + 2]!;
       }
     } else {
-      // Element (p, j) at offset + j*ldb + p.
-      for (let q = 0; q < NR; q++) {
-        if (q < cols) {
-          let s = b.offset + (jc + j0 + q) * ldb + pc;
-          for (let p = 0; p < kc; p++) out[o + p * NR + q] = src[s++]!;
-        } else {
-          for (let p = 0; p < kc; p++) out[o + p * NR + q] = 0;
-        }
+      for (let p = 0; p < kc; p++, s += ldb, o += NR) {
+        for (let q = 0; q < NR; q++) out[o + q] = q < cols ? src[s + q]! : 0;
+      }
+    }
+  }
+}
+
+/** Element (p, j) at offset + j·ldb + p. */
+function packBTransposed(src: Float32Array, offset: number, ldb: number, out: number[], pc: number, jc: number, kc: number, nc: number): void {
+  let o = 0;
+  for (let j0 = 0; j0 < nc; j0 += NR) {
+    const cols = Math.min(NR, nc - j0);
+    for (let q = 0; q < NR; q++) {
+      let d = o + q;
+      if (q < cols) {
+        let s = offset + (jc + j0 + q) * ldb + pc;
+        for (let p = 0; p < kc; p++, d += NR) out[d] = src[s++]!;
+      } else {
+        for (let p = 0; p < kc; p++, d += NR) out[d] = 0;
       }
     }
     o += NR * kc;
   }
 }
 
-/** 4×4 tile of C += alpha · (packed A panel) · (packed B panel); mr × nr of it is stored. */
-function microKernel(kc: number, alpha: number, aIndex: number, bIndex: number, c: Float32Array, ci: number, ldc: number, mr: number, nr: number): void {
-  const pa = packedA;
-  const pb = packedB;
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-  for (let p = 0; p < kc; p++) {
-    const a0 = pa[aIndex]!, a1 = pa[aIndex + 1]!, a2 = pa[aIndex + 2]!, a3 = pa[aIndex + 3]!;
-    const b0 = pb[bIndex]!, b1 = pb[bIndex + 1]!, b2 = pb[bIndex + 2]!, b3 = pb[bIndex + 3]!;
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-    aIndex += MR;
-    bIndex += NR;
+/**
+ * Full 4×3 tile of C += tileAlpha · (packed A panel) · (packed B panel). alpha is read after the loop
+ * from module state rather than passed in: a live double argument would take one of the few registers
+ * the 12 accumulators need.
+ */
+function microKernel(kc: number, pa: number[], ai: number, pb: number[], bi: number, c: Float32Array, ci: number, ldc: number): void {
+  let c00 = 0, c01 = 0, c02 = 0;
+  let c10 = 0, c11 = 0, c12 = 0;
+  let c20 = 0, c21 = 0, c22 = 0;
+  let c30 = 0, c31 = 0, c32 = 0;
+  const aEnd = (ai + MR * kc) | 0;
+  for (; ai < aEnd; ai = (ai + MR) | 0, bi = (bi + NR) | 0) {
+    const a0 = pa[ai]!, a1 = pa[(ai + 1) | 0]!, a2 = pa[(ai + 2) | 0]!, a3 = pa[(ai + 3) | 0]!;
+    const b0 = pb[bi]!, b1 = pb[(bi + 1) | 0]!, b2 = pb[(bi + 2) | 0]!;
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2;
   }
-  if (mr === MR && nr === NR) {
-    c[ci] += alpha * c00; c[ci + 1] += alpha * c01; c[ci + 2] += alpha * c02; c[ci + 3] += alpha * c03;
-    ci += ldc;
-    c[ci] += alpha * c10; c[ci + 1] += alpha * c11; c[ci + 2] += alpha * c12; c[ci + 3] += alpha * c13;
-    ci += ldc;
-    c[ci] += alpha * c20; c[ci + 1] += alpha * c21; c[ci + 2] += alpha * c22; c[ci + 3] += alpha * c23;
-    ci += ldc;
-    c[ci] += alpha * c30; c[ci + 1] += alpha * c31; c[ci + 2] += alpha * c32; c[ci + 3] += alpha * c33;
-    return;
+  const alpha = tileAlpha;
+  c[ci] += alpha * c00; c[ci + 1] += alpha * c01; c[ci + 2] += alpha * c02;
+  ci += ldc;
+  c[ci] += alpha * c10; c[ci + 1] += alpha * c11; c[ci + 2] += alpha * c12;
+  ci += ldc;
+  c[ci] += alpha * c20; c[ci + 1] += alpha * c21; c[ci + 2] += alpha * c22;
+  ci += ldc;
+  c[ci] += alpha * c30; c[ci + 1] += alpha * c31; c[ci + 2] += alpha * c32;
+}
+
+/** A partial tile (mr × nr inside C) at the bottom or right edge: same sums, fewer stores. */
+function edgeKernel(kc: number, pa: number[], ai: number, pb: number[], bi: number, c: Float32Array, ci: number, ldc: number, mr: number, nr: number): void {
+  const t = edgeTile;
+  t.fill(0);
+  for (let p = 0; p < kc; p++, ai += MR, bi += NR) {
+    for (let r = 0; r < mr; r++) {
+      const av = pa[ai + r]!;
+      for (let q = 0; q < nr; q++) t[r * NR + q] += av * pb[bi + q]!;
+    }
   }
-  // Edge tile: store only the rows and columns inside C.
-  const tile = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
-  for (let r = 0; r < mr; r++) for (let q = 0; q < nr; q++) c[ci + r * ldc + q] += alpha * tile[r * NR + q]!;
+  const alpha = tileAlpha;
+  for (let r = 0; r < mr; r++) for (let q = 0; q < nr; q++) c[ci + r * ldc + q] += alpha * t[r * NR + q]!;
 }
 
 /** M = 1: C[0, j] += alpha · Σ_p A[0, p] · op(B)[p, j]. */
