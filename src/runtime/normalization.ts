@@ -23,6 +23,20 @@ function isTrainingBatchNorm(ctx: KernelContext): boolean {
   return ctx.node.outputs.filter((o) => o !== '').length > 1;
 }
 
+/** out[n, c, i] = x[n, c, i]·a[c] + b[c]: its own function so V8 optimizes the loop once, not per node. */
+function channelAffine(x: Float32Array, out: Float32Array, a: Float64Array, b: Float64Array, batch: number, channels: number, plane: number): void {
+  let s = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let c = 0; c < channels; c++) {
+      const ac = a[c]!;
+      const bc = b[c]!;
+      const end = s + plane;
+      for (let i = s; i < end; i++) out[i] = x[i]! * ac + bc;
+      s = end;
+    }
+  }
+}
+
 const batchNormalization: KernelConfig = {
   opType: 'BatchNormalization',
   run(ctx) {
@@ -81,14 +95,7 @@ const batchNormalization: KernelConfig = {
       a[c] = scale[c]! / Math.sqrt(useVar[c]! + epsilon);
       b[c] = bias[c]! - useMean[c]! * a[c]!;
     }
-    for (let n = 0; n < batch; n++) {
-      for (let c = 0; c < channels; c++) {
-        const s = (n * channels + c) * plane;
-        const ac = a[c]!;
-        const bc = b[c]!;
-        for (let i = s; i < s + plane; i++) out[i] = xData[i]! * ac + bc;
-      }
-    }
+    channelAffine(xData, out, a, b, batch, channels, plane);
     const results: RtTensor[] = [floatTensor([...x.dims], out)];
     if (training && batchMean && batchVar) {
       const paramDims = ctx.inputs[3]!.dims;
