@@ -455,3 +455,8 @@ if (mismatches.length) {
   process.stderr.write(`bench: ${mismatches.length} runtime row(s) disagree with the reference by more than ${AGREEMENT_LIMIT}\n`);
   process.exitCode = 1;
 }
+const failures = rows.filter((r) => r.failed);
+if (failures.length) {
+  process.stderr.write(`bench: ${failures.length} row(s) failed: ${failures.map((r) => r.name).join('; ')}\n`);
+  process.exitCode = 1;
+}
