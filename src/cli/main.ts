@@ -39,14 +39,20 @@ export function buildProgram(): Command {
   return program;
 }
 
+let epipeHandled = false;
+
 /** Entry point: parse, run, and turn every error into one line and an exit code. Only place that exits. */
 export async function main(argv: string[]): Promise<void> {
-  // `bnc ... | head` closes the pipe early: stop quietly instead of dying on EPIPE.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
-    });
+  // `bnc ... | head` closes the pipe early: stop quietly instead of dying on EPIPE. Once per process
+  // (tests call main() many times in one process).
+  if (!epipeHandled) {
+    epipeHandled = true;
+    for (const stream of [process.stdout, process.stderr]) {
+      stream.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+        throw e;
+      });
+    }
   }
   const program = buildProgram();
   const wantsJson = argv.includes('--json');
@@ -66,8 +72,10 @@ function reportError(e: unknown, json: boolean, debug: boolean): number {
     return EXIT_BAD_INPUT;
   }
   if (e instanceof BncError) {
-    if (json) printJsonError(e.code, e.message, e.file);
-    else process.stderr.write(`bnc: error: ${e.message}\n`);
+    // Every message names the file it is about, even when raised below the layer that knew the file.
+    const message = e.file && !e.message.includes(e.file) ? `${e.file}: ${e.message}` : e.message;
+    if (json) printJsonError(e.code, message, e.file);
+    else process.stderr.write(`bnc: error: ${oneLine(message)}\n`);
     if (debug) process.stderr.write(`${e.stack}\n`);
     return e.exitCode;
   }
@@ -80,6 +88,11 @@ function reportError(e: unknown, json: boolean, debug: boolean): number {
   else process.stderr.write(`bnc: ${message}${debug ? '' : ' (run with --debug for details)'}\n`);
   if (debug) process.stderr.write(`${err.stack}\n`);
   return EXIT_BAD_INPUT;
+}
+
+/** Messages are one line on stderr whatever the input put in them (names with newlines, ...). */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ');
 }
 
 function printJsonError(code: string, message: string, file?: string): void {

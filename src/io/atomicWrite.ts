@@ -44,6 +44,11 @@ export function writeFileAtomic(out: string, produce: () => Uint8Array | string,
     fs.renameSync(tmp, out);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
+    // A failed write (disk full, permissions, folder removed) is about the file, not a bug in bnc.
+    const code = (e as NodeJS.ErrnoException | undefined)?.code;
+    if (e instanceof Error && !(e instanceof BncError) && typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+      throw new BncError(`${out}: cannot write the file (${code}); nothing was written`, { file: out, code: 'WRITE_FAILED', cause: e });
+    }
     throw e;
   }
 }

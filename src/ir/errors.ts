@@ -22,7 +22,8 @@ export function withFile<T>(file: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof BncError && !e.file) e.file = file;
+    // Usage errors are about the command line, not the file.
+    if (e instanceof BncError && !e.file && e.code !== 'USAGE') e.file = file;
     throw e;
   }
 }

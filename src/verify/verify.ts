@@ -4,8 +4,9 @@ import { BncError, DataType, Model, ValueInfo, describeNode, dtypeName, isFloatT
 import { writeFileAtomic } from '../io/atomicWrite.js';
 import { NpyArray, NpyDtype, encodeNpy, npyFileName, readNpy } from '../io/npy.js';
 import { RtTensor } from '../runtime/kernel.js';
-import { checkInput, checkSupported, modelInputs, runModel } from '../runtime/engine.js';
+import { checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
 import { generateInputs } from '../runtime/inputs.js';
+import { checkGeneratedInputSizes, runModelOf } from './limits.js';
 import { EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, toleranceFor } from './compare.js';
 import {
   AllTensorsReport,
@@ -187,6 +188,7 @@ export function prepareInputs(inputs: ValueInfo[], options: VerifyOptions): Prep
   const seed = options.seed ?? 0;
   const count = options.samples ?? 1;
   const allFromFiles = inputs.every((i) => fromFiles.has(i.name));
+  checkGeneratedInputSizes(inputs.filter((i) => !fromFiles.has(i.name)), options.fileA);
   const seeds = allFromFiles ? [] : Array.from({ length: count }, (_, k) => seed + k);
   const samples: InputSample[] = [];
   for (let k = 0; k < count; k++) {
@@ -353,8 +355,8 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
   const inputNames = new Set(inputs.map((i) => i.name));
 
   prepared.samples.forEach((sample, k) => {
-    const runA = runModel(a, sample, { keepAll: !!options.allTensors });
-    const runB = runModel(b, sample, { keepAll: !!options.allTensors });
+    const runA = runModelOf(fileA, a, sample, { keepAll: !!options.allTensors });
+    const runB = runModelOf(fileB, b, sample, { keepAll: !!options.allTensors });
     pairing.pairs.forEach(([na, nb], i) => {
       const ta = runA.outputs.get(na);
       const tb = runB.outputs.get(nb);

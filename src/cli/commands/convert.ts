@@ -1,13 +1,14 @@
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
 import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
-import { BncError, cloneModel, onnxOpset, shapeOf, validateGraph } from '../../ir/index.js';
+import { BncError, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
 import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output } from '../output.js';
+import { progressReporter } from '../progress.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
@@ -77,7 +78,7 @@ export function registerConvert(program: Command): void {
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
     .exitOverride()
-    .action((prototxt: string, caffemodelArg: string | undefined, opts: ConvertCliOptions, cmd: Command) => {
+    .action((prototxt: string, caffemodelArg: string | undefined, opts: ConvertCliOptions, cmd: Command) => withFile(prototxt, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const seed = integerOption(opts.seed ?? '0', '--seed', 0, 2 ** 32 - 1);
       const opset = opts.opset === undefined ? undefined : integerOption(opts.opset, '--opset', 13, 21);
@@ -114,12 +115,18 @@ export function registerConvert(program: Command): void {
       if (opts.verify) {
         // Check the bytes about to be written (parsed back), and write them only if they pass.
         const written = parseOnnx(bytes, {}, opts.output);
-        verify = verifyModels(caffeModel, written, {
-          fileA: prototxt,
-          fileB: opts.output,
-          seed,
-          tolerance: parseToleranceOptions([], []),
-        });
+        const progress = progressReporter('verify', out);
+        try {
+          verify = verifyModels(caffeModel, written, {
+            fileA: prototxt,
+            fileB: opts.output,
+            seed,
+            tolerance: parseToleranceOptions([], []),
+            onProgress: progress.onProgress,
+          });
+        } finally {
+          progress.finish();
+        }
         for (const w of verify.warnings) warn(`verify: ${w}`);
       }
       const wrote = !verify || verify.exitCode === 0;
@@ -171,5 +178,5 @@ export function registerConvert(program: Command): void {
         out.line(verify.verdict === 'equivalent' ? c.green.bold('EQUIVALENT') : c.red.bold('DIFFERENT') + ': the converted ONNX does not compute what the Caffe net does');
       }
       out.line(wrote ? `wrote ${opts.output}` : `${opts.output} not written (verification failed)`);
-    });
+    }));
 }

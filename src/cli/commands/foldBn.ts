@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { openModel } from '../../formats/index.js';
 import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
-import { BncError, Model, cloneModel, tensorByteSize, validateGraph } from '../../ir/index.js';
+import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
@@ -10,6 +10,7 @@ import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output, formatBytes } from '../output.js';
 import { printVerifyReport } from './verify.js';
+import { progressReporter } from '../progress.js';
 
 /**
  * The --json object of `bnc fold-bn` (one object on stdout):
@@ -97,7 +98,7 @@ export function registerFoldBn(program: Command): void {
     .option('--samples <k>', 'number of --verify input samples', '1')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see FoldBnResult in src/cli/commands/foldBn.ts)')
-    .action((file: string, opts: FoldBnOptions, cmd: Command) => {
+    .action((file: string, opts: FoldBnOptions, cmd: Command) => withFile(file, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const io = { force: !!opts.force, inputs: [file, ...(opts.weights ? [opts.weights] : [])] };
       checkOutputPath(opts.output, io);
@@ -114,13 +115,19 @@ export function registerFoldBn(program: Command): void {
         // back, so the check covers the file itself.
         const reference = folded.switchedToEval ? cloneModel(original) : original;
         if (folded.switchedToEval) runPasses(reference, ['bn-eval']);
-        verify = verifyModels(reference, parseOnnx(bytes, {}, opts.output), {
-          fileA: file,
-          fileB: opts.output,
-          seed,
-          samples,
-          tolerance: parseToleranceOptions([], []),
-        });
+        const progress = progressReporter('verify', out);
+        try {
+          verify = verifyModels(reference, parseOnnx(bytes, {}, opts.output), {
+            fileA: file,
+            fileB: opts.output,
+            seed,
+            samples,
+            tolerance: parseToleranceOptions([], []),
+            onProgress: progress.onProgress,
+          });
+        } finally {
+          progress.finish();
+        }
       }
       const written = !verify || verify.exitCode === 0;
       if (written) writeFileAtomic(opts.output, () => bytes, io);
@@ -147,5 +154,5 @@ export function registerFoldBn(program: Command): void {
         printVerifyReport(out, verify);
       }
       out.line(written ? `wrote ${opts.output}` : `${opts.output} not written (verification failed)`);
-    });
+    }));
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { openModel } from '../../formats/index.js';
+import { withFile } from '../../ir/index.js';
 import { summarizeModel, ValueSummary } from '../../inspect/summary.js';
 import { Output, formatBytes, table } from '../output.js';
 
@@ -10,7 +11,7 @@ export function registerInspect(program: Command): void {
     .argument('<model>', 'model file (.onnx, or .prototxt with its .caffemodel beside it)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--json', 'print one JSON object')
-    .action((file: string, opts: { weights?: string; json?: boolean }, cmd: Command) => {
+    .action((file: string, opts: { weights?: string; json?: boolean }, cmd: Command) => withFile(file, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: opts.json });
       const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
       const s = summarizeModel(model);
@@ -34,5 +35,5 @@ export function registerInspect(program: Command): void {
       );
       out.line(c.bold('BatchNormalization: ') + `${s.batchNorm.count}, ${s.batchNorm.foldable} directly foldable`);
       for (const nf of s.batchNorm.notFoldable) out.line(`  ${c.yellow(nf.node)}: not foldable: ${nf.reason}`);
-    });
+    }));
 }

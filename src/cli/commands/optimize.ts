@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { openModel } from '../../formats/index.js';
 import { serializeOnnx } from '../../formats/onnx/index.js';
-import { validateGraph } from '../../ir/index.js';
+import { validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { parsePassList, runPasses } from '../../passes/index.js';
 import { Output } from '../output.js';
@@ -18,7 +18,7 @@ export function registerOptimize(program: Command): void {
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object')
-    .action((file: string, opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+    .action((file: string, opts: Record<string, string | boolean | undefined>, cmd: Command) => withFile(file, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const output = opts.output as string;
       const passes = parsePassList(String(opts.passes));
@@ -39,5 +39,5 @@ export function registerOptimize(program: Command): void {
         for (const w of r.warnings) out.warn(w);
       }
       out.line(`wrote ${output}${passes.length ? '' : ' (round trip, no passes)'}`);
-    });
+    }));
 }

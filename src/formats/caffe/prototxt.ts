@@ -184,6 +184,9 @@ class Lexer {
   }
 }
 
+/** Deepest nesting of blocks accepted (Caffe nets use 3 or 4). */
+const MAX_NESTING = 100;
+
 function describe(t: Token): string {
   if (t.kind === 'eof') return 'end of file';
   return `'${t.text}'`;
@@ -210,6 +213,12 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
       return true;
     }
     return false;
+  };
+
+  // Blocks opened and not yet closed: a hostile file of 100k '{' must fail cleanly, not overflow the stack.
+  let depth = 0;
+  const enter = (open: Token) => {
+    if (++depth > MAX_NESTING) throw lex.error(open, `blocks nested more than ${MAX_NESTING} deep`);
   };
 
   function parseMessage(msgType: protobuf.Type, close: string | undefined, line: number): TextMessage {
@@ -265,7 +274,9 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
         if (open.kind !== 'punct' || (open.text !== '{' && open.text !== '<')) {
           throw lex.error(open, `expected '{' to open ${field.name}, found ${describe(open)}`);
         }
+        enter(open);
         store(out, field, parseMessage(resolved as protobuf.Type, open.text === '{' ? '}' : '>', open.line));
+        depth--;
       };
       if (accept('[')) {
         if (!accept(']')) {
@@ -407,11 +418,15 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
 
   function parseUnknownMessage(): GenericValue {
     const open = lex.next();
+    enter(open);
     const close = open.text === '{' ? '}' : '>';
     const fields: [string, GenericValue][] = [];
     for (;;) {
       const t = lex.next();
-      if (t.kind === 'punct' && t.text === close) return fields;
+      if (t.kind === 'punct' && t.text === close) {
+        depth--;
+        return fields;
+      }
       if (t.kind !== 'ident') throw lex.error(t, t.kind === 'eof' ? `expected '${close}' to close the block opened on line ${open.line}, found end of file` : `expected a field name, found ${describe(t)}`);
       fields.push([t.text, parseUnknownValue()]);
       if (!accept(',')) accept(';');
