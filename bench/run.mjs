@@ -66,7 +66,11 @@ const resnetFile = path.join(OUT, 'resnet50.onnx');
 }
 const resnetBytes = fs.statSync(resnetFile).size;
 
-/** Memory-bandwidth bound for loading a file: read it and copy every byte once more (a parser must touch each). */
+/**
+ * Memory-bandwidth bound for loading a file: read it and copy every byte once more (what a decoder that
+ * copies tensor payloads does at best). bnc's reader views 4-byte-aligned payloads in place and copies
+ * only the others, so it can land slightly above this bound.
+ */
 function readAndCopy(file) {
   const bytes = fs.readFileSync(file);
   const copy = Buffer.allocUnsafe(bytes.length);
@@ -76,10 +80,10 @@ function readAndCopy(file) {
 
 {
   process.stderr.write('bench: parse throughput...\n');
-  const bound = await timeRuns(() => readAndCopy(resnetFile), { warmup: 1, maxRuns: 5, budgetMs: 5000 });
-  const parse = await timeRuns(() => bnc.readOnnxFile(resnetFile), { warmup: 1, maxRuns: 5, budgetMs: 8000 });
+  const bound = await timeRuns(() => readAndCopy(resnetFile), { warmup: 1, maxRuns: 7, budgetMs: 5000 });
+  const parse = await timeRuns(() => bnc.readOnnxFile(resnetFile), { warmup: 1, maxRuns: 7, budgetMs: 8000 });
   const bytesInMemory = fs.readFileSync(resnetFile);
-  const parseOnly = await timeRuns(() => bnc.parseOnnx(bytesInMemory), { warmup: 1, maxRuns: 5, budgetMs: 8000 });
+  const parseOnly = await timeRuns(() => bnc.parseOnnx(bytesInMemory), { warmup: 1, maxRuns: 7, budgetMs: 8000 });
   const boundRate = mb(resnetBytes) / (bound.bestMs / 1000);
   const parseRate = mb(resnetBytes) / (parse.bestMs / 1000);
   const parseOnlyRate = mb(resnetBytes) / (parseOnly.bestMs / 1000);
@@ -116,8 +120,8 @@ let haveCaffemodel = false;
       fs.writeFileSync(caffemodelFile, caffe.randomCaffemodelFor(CAFFE_RESNET_PROTOTXT, 50));
       haveCaffemodel = true;
       const bytes = fs.statSync(caffemodelFile).size;
-      const bound = await timeRuns(() => readAndCopy(caffemodelFile), { warmup: 1, maxRuns: 5, budgetMs: 5000 });
-      const load = await timeRuns(() => caffe.readCaffeFiles(CAFFE_RESNET_PROTOTXT, caffemodelFile), { warmup: 1, maxRuns: 5, budgetMs: 8000 });
+      const bound = await timeRuns(() => readAndCopy(caffemodelFile), { warmup: 1, maxRuns: 7, budgetMs: 5000 });
+      const load = await timeRuns(() => caffe.readCaffeFiles(CAFFE_RESNET_PROTOTXT, caffemodelFile), { warmup: 1, maxRuns: 7, budgetMs: 8000 });
       const boundRate = mb(bytes) / (bound.bestMs / 1000);
       const rate = mb(bytes) / (load.bestMs / 1000);
       row('parse', `${name} (${mb(bytes).toFixed(1)} MB)`, `${rate.toFixed(0)} MB/s`, `${(rate / boundRate).toFixed(2)}x the bound (${boundRate.toFixed(0)} MB/s); best of ${load.runs}: ${fmtMs(load.bestMs)}; includes conversion to ONNX IR`, {
