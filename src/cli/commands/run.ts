@@ -2,13 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { openModel } from '../../formats/index.js';
-import { BncError, DataType, ValueInfo, dtypeName } from '../../ir/index.js';
+import { BncError, DataType, ValueInfo, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { NpyData, encodeNpy, npyFileName, readNpy } from '../../io/npy.js';
-import { checkInput, checkSupported, modelInputs, runModel } from '../../runtime/engine.js';
+import { RunResult, checkInput, checkSupported, modelInputs } from '../../runtime/engine.js';
 import { generateInputs } from '../../runtime/inputs.js';
+import { checkGeneratedInputSizes, runModelOf } from '../../verify/limits.js';
 import { RtTensor } from '../../runtime/kernel.js';
 import { Output, table } from '../output.js';
+import { progressReporter } from '../progress.js';
 
 /**
  * The --json object of `bnc run`:
@@ -134,7 +136,7 @@ export function registerRun(program: Command): void {
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
     .action(
-      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; force?: boolean; json?: boolean }, cmd: Command) => {
+      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; force?: boolean; json?: boolean }, cmd: Command) => withFile(file, () => {
         const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
         const seed = Number(opts.seed);
         if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
@@ -156,6 +158,7 @@ export function registerRun(program: Command): void {
           if (f) feeds.set(vi.name, npyInput(f, vi));
         }
         const toGenerate = declared.filter((v) => !feeds.has(v.name));
+        checkGeneratedInputSizes(toGenerate, file);
         for (const [name, t] of generateInputs(toGenerate, seed)) feeds.set(name, t);
 
         // Check every output path before running, so a bad folder fails fast.
@@ -175,7 +178,13 @@ export function registerRun(program: Command): void {
         }
 
         const started = performance.now();
-        const result = runModel(model, feeds);
+        const progress = progressReporter('run', out);
+        let result: RunResult;
+        try {
+          result = runModelOf(file, model, feeds, { onProgress: progress.onProgress });
+        } finally {
+          progress.finish();
+        }
         const milliseconds = performance.now() - started;
 
         const summaries: OutputSummary[] = [];
@@ -226,6 +235,6 @@ export function registerRun(program: Command): void {
           ]),
         );
         for (const s of summaries) if (s.file) out.line(`wrote ${s.file}`);
-      },
+      }),
     );
 }

@@ -5,6 +5,7 @@ import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output, table } from '../output.js';
+import { progressReporter } from '../progress.js';
 
 interface VerifyCliOptions {
   input?: string[];
@@ -171,21 +172,25 @@ export function registerVerify(program: Command): void {
       };
       const modelA = openModel(fileA, { weights: opts.weightsA, warn: warnFor(fileA) });
       const modelB = openModel(fileB, { weights: opts.weightsB, warn: warnFor(fileB) });
-      const showProgress = out.interactive && samples > 1;
-      const report = verifyModels(modelA, modelB, {
-        fileA,
-        fileB,
-        inputFiles,
-        seed,
-        samples,
-        tolerance,
-        saveInputsDir: opts.saveInputs,
-        loadInputsDir: opts.loadInputs,
-        allTensors: !!opts.allTensors,
-        force: !!opts.force,
-        onProgress: showProgress ? (done, total) => process.stderr.write(`\rverify: sample ${done}/${total}`) : undefined,
-      });
-      if (showProgress) process.stderr.write('\r\u001b[K');
+      const progress = progressReporter('verify', out);
+      let report: VerifyReport;
+      try {
+        report = verifyModels(modelA, modelB, {
+          fileA,
+          fileB,
+          inputFiles,
+          seed,
+          samples,
+          tolerance,
+          saveInputsDir: opts.saveInputs,
+          loadInputsDir: opts.loadInputs,
+          allTensors: !!opts.allTensors,
+          force: !!opts.force,
+          onProgress: progress.onProgress,
+        });
+      } finally {
+        progress.finish();
+      }
       // Reader warnings were already shown on stderr; the JSON report carries them too.
       if (out.json) out.result({ ...report, warnings: [...readerWarnings, ...report.warnings] });
       else printVerifyReport(out, report);
