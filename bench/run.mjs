@@ -15,7 +15,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, 'bench', 'out');
 const DIST = path.join(ROOT, 'dist');
 const CLI = path.join(ROOT, 'bin', 'bnc.js');
-const SHARED = path.resolve(ROOT, '..', 'shared', 'models');
+// The shared reference models sit beside the repository; BENCH_SHARED_MODELS points elsewhere.
+const SHARED = path.resolve(process.env.BENCH_SHARED_MODELS ?? path.join(ROOT, '..', 'shared', 'models'));
 const MOBILENET = path.join(SHARED, 'onnx', 'mobilenet_v2', 'model.onnx');
 const CAFFE_RESNET_PROTOTXT = path.join(SHARED, 'caffe', 'resnet50_prototxt_only', 'net.prototxt');
 const PYTHON = '/usr/bin/python3';
