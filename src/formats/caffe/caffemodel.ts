@@ -64,6 +64,7 @@ function decodeNet(r: WireReader): LayerWeights[] {
 }
 
 function decodeLayer(r: WireReader, v1: boolean): LayerWeights {
+  const layerStart = r.pos;
   const blobs: WeightBlob[] = [];
   // The fields other than blobs, re-assembled for protobufjs (small: names, types, parameters).
   const rest: Uint8Array[] = [];
@@ -91,7 +92,14 @@ function decodeLayer(r: WireReader, v1: boolean): LayerWeights {
     joined.set(part, off);
     off += part.length;
   }
-  const decoded = caffeType(v1 ? 'V1LayerParameter' : 'LayerParameter').decode(joined) as unknown as { name?: string; type?: string | number };
+  let decoded: { name?: string; type?: string | number };
+  try {
+    decoded = caffeType(v1 ? 'V1LayerParameter' : 'LayerParameter').decode(joined) as unknown as { name?: string; type?: string | number };
+  } catch (e) {
+    // protobufjs throws plain errors ("illegal tag", "index out of range") on corrupt bytes: they are the
+    // file's fault, reported as such by parseCaffemodel.
+    throw new WireError(`a layer's parameters do not decode (${e instanceof Error ? e.message : String(e)})`, layerStart);
+  }
   let type = '';
   if (v1) {
     if (!Object.keys(V1_TYPE_NAMES).length) {

@@ -552,6 +552,9 @@ const pooling: LayerMapping = {
     const pad = two('pad_h', 'pad_w', 'pad', 0);
     // round_mode (BVLC, field 13) or a fork's ceil_mode: false selects floor rounding.
     const ceil = p.num('round_mode') === 0 && (!p.has('ceil_mode') || p.bool('ceil_mode'));
+    if (kernel.some((k) => !(k > 0)) || stride.some((st) => !(st > 0)) || pad.some((pd) => !(pd >= 0))) {
+      throw layerError(c.layer, `kernel [${kernel}] and stride [${stride}] must be positive and pad [${pad}] not negative`);
+    }
     if (pad.some((pd, i) => pd >= kernel[i]!)) throw layerError(c.layer, `pad [${pad}] must be smaller than the kernel [${kernel}]`);
     const out = [0, 1].map((i) => caffePooledSize(x[2 + i]!, kernel[i]!, stride[i]!, pad[i]!, ceil));
     if (out.some((o) => o <= 0)) throw layerError(c.layer, `the ${kernel.join('x')} window does not fit the ${x.slice(2).join('x')} input`);

@@ -216,6 +216,12 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
     } catch (e) {
       throw located(e, at(layer));
     }
+    if (outShapes.length < layer.top.length) {
+      throw new BncError(
+        `${at(layer)}: layer '${layer.name}' (${layer.type}) has ${layer.top.length} tops, but it produces ${outShapes.length}`,
+        { file: prototxt },
+      );
+    }
     layer.top.forEach((top, i) => {
       current.set(top, outputs[i]!);
       shapes.set(outputs[i]!, outShapes[i]!);
