@@ -1,5 +1,7 @@
 import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
 import { sgemm } from './gemmCore.js';
+import * as dw from './depthwise.js';
+import { parallelSgemm, runJob, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
 import {
   MAX_SPATIAL_RANK,
   WindowGeometry,
@@ -84,9 +86,16 @@ const conv: KernelConfig = {
     if (outChannels % group !== 0) throw kernelError(ctx.node, `group ${group} does not divide the ${outChannels} output channels`);
     const g = forwardGeometry(ctx, op.x.dims.slice(2), kernel);
     const outPlane = product(g.output);
-    const out = new Float32Array(batch * outChannels * outPlane);
+    // Large convolutions run on worker threads: their operands and output live in shared memory.
+    const threaded = worthThreads(ctx.threads, batch * outChannels * outPlane * groupIn * product(g.kernel));
+    const outSize = batch * outChannels * outPlane;
+    const out = threaded ? sharedFloat32(outSize) : new Float32Array(outSize);
     fillBias(out, op.bias, batch, outChannels, outPlane);
-    const args: ConvArgs = { ...op, outChannels, groupIn, groupOut: outChannels / group, g, out };
+    const args: ConvArgs = { ...op, outChannels, groupIn, groupOut: outChannels / group, g, out, threads: threaded ? ctx.threads : 1 };
+    if (threaded) {
+      args.xData = shareCopy(op.xData);
+      args.wData = shareConstant(op.wData);
+    }
     if (groupIn === 1) convDepthwise(args);
     else if (isPointwise(g)) convPointwise(args);
     else convIm2col(args);
@@ -100,6 +109,8 @@ interface ConvArgs extends ConvOperands {
   groupOut: number;
   g: WindowGeometry;
   out: Float32Array;
+  /** Threads to use; > 1 only when xData, wData and out are shared. */
+  threads: number;
 }
 
 function isPointwise(g: WindowGeometry): boolean {
@@ -114,8 +125,8 @@ function convPointwise(a: ConvArgs): void {
   const plane = product(a.g.input);
   for (let n = 0; n < a.batch; n++) {
     for (let gi = 0; gi < a.group; gi++) {
-      sgemm(
-        a.groupOut, plane, a.groupIn, 1,
+      parallelSgemm(
+        a.threads, a.groupOut, plane, a.groupIn, 1,
         { data: a.wData, offset: gi * a.groupOut * a.groupIn, stride: a.groupIn },
         { data: a.xData, offset: (n * a.channels + gi * a.groupIn) * plane, stride: plane },
         a.out, (n * a.outChannels + gi * a.groupOut) * plane, plane,
@@ -131,12 +142,12 @@ function convIm2col(a: ConvArgs): void {
   const outPlane = product(g.output);
   const taps = product(g.kernel);
   const depth = a.groupIn * taps;
-  const col = new Float32Array(depth * outPlane);
+  const col = a.threads > 1 ? sharedFloat32(depth * outPlane) : new Float32Array(depth * outPlane);
   for (let n = 0; n < a.batch; n++) {
     for (let gi = 0; gi < a.group; gi++) {
       im2col(a.xData, (n * a.channels + gi * a.groupIn) * inPlane, a.groupIn, g, col);
-      sgemm(
-        a.groupOut, outPlane, depth, 1,
+      parallelSgemm(
+        a.threads, a.groupOut, outPlane, depth, 1,
         { data: a.wData, offset: gi * a.groupOut * depth, stride: depth },
         { data: col, offset: 0, stride: outPlane },
         a.out, (n * a.outChannels + gi * a.groupOut) * outPlane, outPlane,
@@ -197,56 +208,25 @@ function im2col(src: Float32Array, srcOffset: number, channels: number, g: Windo
   }
 }
 
-/**
- * One input channel per group (depthwise, and any Conv with C/group = 1): each output channel m reads
- * input channel ⌊m / Mg⌋ through its own few taps, accumulated a row at a time in doubles.
- */
+/** One input channel per group (depthwise, and any Conv with C/group = 1): see depthwise.ts. */
 function convDepthwise(a: ConvArgs): void {
   const g = a.g;
-  const [inD, inH, inW] = g.input as [number, number, number];
-  const [outD, outH, outW] = g.output as [number, number, number];
-  const [kD, kH, kW] = g.kernel as [number, number, number];
-  const [sD, sH, sW] = g.strides as [number, number, number];
-  const [dD, dH, dW] = g.dilations as [number, number, number];
-  const [pD, pH, pW] = g.padBegin as [number, number, number];
-  const inPlane = inD * inH * inW;
-  const outPlane = outD * outH * outW;
-  const taps = kD * kH * kW;
-  const rangeLo = new Int32Array(kW);
-  const rangeHi = new Int32Array(kW);
-  for (let kw = 0; kw < kW; kw++) [rangeLo[kw], rangeHi[kw]] = validOutputRange(outW, inW, sW, pW, kw * dW);
-  const row = new Float64Array(outW);
-  const src = a.xData;
-  const out = a.out;
-  for (let n = 0; n < a.batch; n++) {
-    for (let m = 0; m < a.outChannels; m++) {
-      const inBase = (n * a.channels + Math.floor(m / a.groupOut)) * inPlane;
-      const outBase = (n * a.outChannels + m) * outPlane;
-      const wBase = m * taps;
-      for (let od = 0; od < outD; od++) {
-        for (let oh = 0; oh < outH; oh++) {
-          const o = outBase + (od * outH + oh) * outW;
-          for (let ow = 0; ow < outW; ow++) row[ow] = out[o + ow]!;
-          for (let kd = 0; kd < kD; kd++) {
-            const id = od * sD - pD + kd * dD;
-            if (id < 0 || id >= inD) continue;
-            for (let kh = 0; kh < kH; kh++) {
-              const ih = oh * sH - pH + kh * dH;
-              if (ih < 0 || ih >= inH) continue;
-              const rowBase = inBase + (id * inH + ih) * inW - pW;
-              for (let kw = 0; kw < kW; kw++) {
-                const wv = a.wData[wBase + (kd * kH + kh) * kW + kw]!;
-                const lo = rangeLo[kw]!;
-                const hi = rangeHi[kw]!;
-                let iw = rowBase + lo * sW + kw * dW;
-                for (let ow = lo; ow < hi; ow++, iw += sW) row[ow] += wv * src[iw]!;
-              }
-            }
-          }
-          for (let ow = 0; ow < outW; ow++) out[o + ow] = row[ow]!;
-        }
-      }
-    }
+  const geometry = new Int32Array(dw.DW_GEOMETRY_LENGTH);
+  geometry.set(g.input, dw.DW_IN_D);
+  geometry.set(g.output, dw.DW_OUT_D);
+  geometry.set(g.kernel, dw.DW_K_D);
+  geometry.set(g.strides, dw.DW_S_D);
+  geometry.set(g.dilations, dw.DW_D_D);
+  geometry.set(g.padBegin, dw.DW_P_D);
+  geometry[dw.DW_CHANNELS] = a.channels;
+  geometry[dw.DW_OUT_CHANNELS] = a.outChannels;
+  geometry[dw.DW_GROUP_OUT] = a.groupOut;
+  const planes = a.batch * a.outChannels;
+  const chunks = Math.min(planes, a.threads * 4);
+  if (a.threads > 1 && chunks > 1) {
+    runJob({ task: 'depthwise', geometry, src: a.xData, weights: a.wData, out: a.out, planes, chunkSize: Math.floor(planes / chunks) }, chunks, a.threads);
+  } else {
+    dw.depthwisePlanes(geometry, a.xData, a.wData, a.out, 0, planes);
   }
 }
 

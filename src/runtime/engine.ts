@@ -20,7 +20,10 @@ import { findKernel } from './kernels.js';
 // has run (reference counts), unless the caller keeps them all for layer-by-layer comparison.
 
 export interface RunOptions {
-  /** Worker threads kernels may use. The current kernels run on the calling thread. */
+  /**
+   * Threads kernels may use (the calling thread plus threads - 1 workers; large Conv and Gemm nodes are
+   * split across them). Default: setDefaultThreads, else 1.
+   */
   threads?: number;
   /** Keep every intermediate value (RunResult.intermediates), e.g. for layer-by-layer verification. */
   keepAll?: boolean;
@@ -35,6 +38,16 @@ export interface RunResult {
   intermediates?: Map<string, RtTensor>;
   /** Node output names in the order they were produced (a topological order). */
   order: string[];
+}
+
+let defaultThreads = 1;
+
+/**
+ * Threads for runModel calls that do not say (e.g. those inside `bnc verify`): the CLI sets this from
+ * --threads once per command.
+ */
+export function setDefaultThreads(threads: number): void {
+  defaultThreads = Math.max(1, Math.floor(threads));
 }
 
 /** Graph inputs the caller must feed: declared inputs that no initializer provides a default for. */
@@ -127,7 +140,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
   const graph = model.graph;
   checkSupported(model);
   const opset = onnxOpset(model);
-  const threads = Math.max(1, Math.floor(options.threads ?? 1));
+  const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads));
 
   const values = new Map<string, RtTensor>();
   const constants = new Set<string>();

@@ -1,5 +1,6 @@
 import { KernelConfig, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
 import { sgemm } from './gemmCore.js';
+import { parallelSgemm, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
 import { broadcastDims, broadcastTo, formatDims } from './broadcast.js';
 
 // Gemm (Y = alpha·op(A)·op(B) + beta·C with C broadcast to M×N) and MatMul (numpy matmul: 1-D operands
@@ -24,7 +25,9 @@ const gemm: KernelConfig = {
     if (K !== kB) {
       throw kernelError(ctx.node, `inner dimensions differ: op(A) is ${M}×${K}, op(B) is ${kB}×${N} (transA=${+transA}, transB=${+transB})`);
     }
-    const out = new Float32Array(M * N);
+    // Large products run on worker threads, with operands and result in shared memory.
+    const threaded = worthThreads(ctx.threads, M * N * K);
+    const out = threaded ? sharedFloat32(M * N) : new Float32Array(M * N);
     const c = ctx.inputs[2];
     if (c && beta !== 0) {
       requireFloat(ctx, c, 'C');
@@ -36,10 +39,10 @@ const gemm: KernelConfig = {
       const full = broadcastTo(ctx.node, c, [M, N]).data as Float32Array;
       for (let i = 0; i < out.length; i++) out[i] = beta * full[i]!;
     }
-    sgemm(
-      M, N, K, alpha,
-      { data: aData, offset: 0, stride: a.dims[1]!, transposed: transA },
-      { data: bData, offset: 0, stride: b.dims[1]!, transposed: transB },
+    parallelSgemm(
+      threaded ? ctx.threads : 1, M, N, K, alpha,
+      { data: threaded ? shareCopy(aData) : aData, offset: 0, stride: a.dims[1]!, transposed: transA },
+      { data: threaded ? shareConstant(bData) : bData, offset: 0, stride: b.dims[1]!, transposed: transB },
       out, 0, N,
     );
     return [floatTensor([M, N], out)];

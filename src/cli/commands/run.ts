@@ -10,6 +10,7 @@ import { generateInputs } from '../../runtime/inputs.js';
 import { checkGeneratedInputSizes, runModelOf } from '../../verify/limits.js';
 import { RtTensor } from '../../runtime/kernel.js';
 import { Output, table } from '../output.js';
+import { THREADS_HELP, parseThreads } from '../threads.js';
 import { progressReporter } from '../progress.js';
 
 /**
@@ -135,12 +136,14 @@ export function registerRun(program: Command): void {
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
+    .option('--threads <n>', THREADS_HELP)
     .action(
-      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; force?: boolean; json?: boolean }, cmd: Command) => withFile(file, () => {
+      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; force?: boolean; json?: boolean; threads?: string }, cmd: Command) => withFile(file, () => {
         const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
         const seed = Number(opts.seed);
         if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
         const inputFiles = parseInputSpecs(opts.input);
+        const threads = parseThreads(opts.threads);
         const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
         checkSupported(model);
 
@@ -181,7 +184,7 @@ export function registerRun(program: Command): void {
         const progress = progressReporter('run', out);
         let result: RunResult;
         try {
-          result = runModelOf(file, model, feeds, { onProgress: progress.onProgress });
+          result = runModelOf(file, model, feeds, { onProgress: progress.onProgress, threads });
         } finally {
           progress.finish();
         }

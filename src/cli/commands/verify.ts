@@ -5,6 +5,8 @@ import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output, table } from '../output.js';
+import { THREADS_HELP, parseThreads } from '../threads.js';
+import { setDefaultThreads } from '../../runtime/engine.js';
 import { progressReporter } from '../progress.js';
 
 interface VerifyCliOptions {
@@ -20,6 +22,7 @@ interface VerifyCliOptions {
   weightsA?: string;
   weightsB?: string;
   force?: boolean;
+  threads?: string;
 }
 
 // Repeatable options start undefined (so --help shows no '(default: [])').
@@ -159,12 +162,15 @@ export function registerVerify(program: Command): void {
     .option('--weights-b <file>', 'Caffe weights of model B, when not beside its prototxt')
     .option('-f, --force', 'let --save-inputs replace existing files')
     .option('--json', 'print one JSON object (VerifyReport in src/verify/report.ts)')
+    .option('--threads <n>', THREADS_HELP)
     .action((fileA: string, fileB: string, opts: VerifyCliOptions, cmd: Command) => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const tolerance = parseToleranceOptions(opts.rtol ?? [], opts.atol ?? []);
       const seed = wholeNumber(opts.seed, '--seed', -Infinity);
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const inputFiles = parseInputFiles(opts.input ?? []);
+      // verifyModels runs both models through runModel, which takes its thread count from here.
+      setDefaultThreads(parseThreads(opts.threads));
       const readerWarnings: string[] = [];
       const warnFor = (file: string) => (m: string) => {
         readerWarnings.push(`${file}: ${m}`);

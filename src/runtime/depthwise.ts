@@ -1,0 +1,133 @@
+// Depthwise convolution (one input channel per group): each output plane reads one input plane through
+// its own few taps. Geometry travels as an Int32Array (it is also sent to worker threads), in the 3-D
+// (D, H, W) form of windowGeometry.ts.
+//
+// Every output is one sum in a double: the bias already in `out`, then the taps in (kd, kh, kw) order,
+// skipping taps in the padding, rounded to float32 once. Interior rows of 3×3 kernels (MobileNet's case)
+// take an unrolled path with the nine weights in registers; borders and other kernels take the general
+// loop. Both add the same terms in the same order, so the result does not depend on the path.
+
+export const DW_IN_D = 0;
+export const DW_IN_H = 1;
+export const DW_IN_W = 2;
+export const DW_OUT_D = 3;
+export const DW_OUT_H = 4;
+export const DW_OUT_W = 5;
+export const DW_K_D = 6;
+export const DW_K_H = 7;
+export const DW_K_W = 8;
+export const DW_S_D = 9;
+export const DW_S_H = 10;
+export const DW_S_W = 11;
+export const DW_D_D = 12;
+export const DW_D_H = 13;
+export const DW_D_W = 14;
+export const DW_P_D = 15;
+export const DW_P_H = 16;
+export const DW_P_W = 17;
+/** Input channels (C) and output channels (M) of the node, and output channels per group (M / C). */
+export const DW_CHANNELS = 18;
+export const DW_OUT_CHANNELS = 19;
+export const DW_GROUP_OUT = 20;
+export const DW_GEOMETRY_LENGTH = 21;
+
+/** Output planes [first, last) of the flattened (n, m) axis; `out` holds the bias (or 0) on entry. */
+export function depthwisePlanes(g: Int32Array, src: Float32Array, w: Float32Array, out: Float32Array, first: number, last: number): void {
+  const inPlane = g[DW_IN_D]! * g[DW_IN_H]! * g[DW_IN_W]!;
+  const outPlane = g[DW_OUT_D]! * g[DW_OUT_H]! * g[DW_OUT_W]!;
+  const taps = g[DW_K_D]! * g[DW_K_H]! * g[DW_K_W]!;
+  const channels = g[DW_CHANNELS]!;
+  const outChannels = g[DW_OUT_CHANNELS]!;
+  const groupOut = g[DW_GROUP_OUT]!;
+  for (let q = first; q < last; q++) {
+    const n = Math.floor(q / outChannels);
+    const m = q - n * outChannels;
+    const inBase = (n * channels + Math.floor(m / groupOut)) * inPlane;
+    depthwisePlane(g, src, inBase, w, m * taps, out, q * outPlane);
+  }
+}
+
+function depthwisePlane(g: Int32Array, src: Float32Array, inBase: number, w: Float32Array, wBase: number, out: Float32Array, outBase: number): void {
+  const inD = g[DW_IN_D]!, inH = g[DW_IN_H]!, inW = g[DW_IN_W]!;
+  const outD = g[DW_OUT_D]!, outH = g[DW_OUT_H]!, outW = g[DW_OUT_W]!;
+  const kD = g[DW_K_D]!, kH = g[DW_K_H]!, kW = g[DW_K_W]!;
+  const sD = g[DW_S_D]!, sH = g[DW_S_H]!, sW = g[DW_S_W]!;
+  const dD = g[DW_D_D]!, dH = g[DW_D_H]!, dW = g[DW_D_W]!;
+  const pD = g[DW_P_D]!, pH = g[DW_P_H]!, pW = g[DW_P_W]!;
+  // Output columns whose whole window row lies inside the input.
+  const interiorLo = Math.min(outW, Math.ceil(pW / sW));
+  const interiorHi = Math.max(interiorLo, Math.min(outW, Math.floor((inW - 1 - (kW - 1) * dW + pW) / sW) + 1));
+  const unrolled3x3 = kD === 1 && kH === 3 && kW === 3;
+  for (let od = 0; od < outD; od++) {
+    const id0 = od * sD - pD;
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * sH - pH;
+      const o = outBase + (od * outH + oh) * outW;
+      const rowsInside = id0 >= 0 && id0 < inD && ih0 >= 0 && ih0 + 2 * dH < inH;
+      if (unrolled3x3 && rowsInside) {
+        generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, 0, interiorLo);
+        interior3x3(src, inBase + (id0 * inH + ih0) * inW - pW, inW * dH, sW, dW, w, wBase, out, o, interiorLo, interiorHi);
+        generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, interiorHi, outW);
+      } else {
+        generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, 0, outW);
+      }
+    }
+  }
+}
+
+/** Outputs [lo, hi) of one row, every tap of a 3×3 window inside the input; r0 = input row start of tap (0, 0) at ow = 0. */
+function interior3x3(
+  src: Float32Array, r0: number, rowStep: number, sW: number, dW: number,
+  w: Float32Array, wb: number, out: Float32Array, o: number, lo: number, hi: number,
+): void {
+  const w00 = w[wb]!, w01 = w[wb + 1]!, w02 = w[wb + 2]!;
+  const w10 = w[wb + 3]!, w11 = w[wb + 4]!, w12 = w[wb + 5]!;
+  const w20 = w[wb + 6]!, w21 = w[wb + 7]!, w22 = w[wb + 8]!;
+  const d2 = 2 * dW;
+  let i0 = r0 + lo * sW;
+  for (let ow = lo; ow < hi; ow++, i0 += sW) {
+    const i1 = i0 + rowStep;
+    const i2 = i1 + rowStep;
+    out[o + ow] =
+      out[o + ow]! +
+      w00 * src[i0]! + w01 * src[i0 + dW]! + w02 * src[i0 + d2]! +
+      w10 * src[i1]! + w11 * src[i1 + dW]! + w12 * src[i1 + d2]! +
+      w20 * src[i2]! + w21 * src[i2 + dW]! + w22 * src[i2 + d2]!;
+  }
+}
+
+/** Outputs [lo, hi) of row (od, oh), checking every tap against the input bounds. */
+function generalOutputs(
+  g: Int32Array, src: Float32Array, inBase: number, w: Float32Array, wBase: number,
+  out: Float32Array, o: number, od: number, oh: number, lo: number, hi: number,
+): void {
+  const inD = g[DW_IN_D]!, inH = g[DW_IN_H]!, inW = g[DW_IN_W]!;
+  const kD = g[DW_K_D]!, kH = g[DW_K_H]!, kW = g[DW_K_W]!;
+  const sD = g[DW_S_D]!, sH = g[DW_S_H]!, sW = g[DW_S_W]!;
+  const dD = g[DW_D_D]!, dH = g[DW_D_H]!, dW = g[DW_D_W]!;
+  const pD = g[DW_P_D]!, pH = g[DW_P_H]!, pW = g[DW_P_W]!;
+  for (let ow = lo; ow < hi; ow++) {
+    let sum = out[o + ow]!;
+    let t = wBase;
+    for (let kd = 0; kd < kD; kd++) {
+      const id = od * sD - pD + kd * dD;
+      if (id < 0 || id >= inD) {
+        t += kH * kW;
+        continue;
+      }
+      for (let kh = 0; kh < kH; kh++) {
+        const ih = oh * sH - pH + kh * dH;
+        if (ih < 0 || ih >= inH) {
+          t += kW;
+          continue;
+        }
+        const row = inBase + (id * inH + ih) * inW;
+        for (let kw = 0; kw < kW; kw++, t++) {
+          const iw = ow * sW - pW + kw * dW;
+          if (iw >= 0 && iw < inW) sum += w[t]! * src[row + iw]!;
+        }
+      }
+    }
+    out[o + ow] = sum;
+  }
+}

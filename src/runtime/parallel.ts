@@ -1,0 +1,156 @@
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { debuglog } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { MatrixOperand, sgemm } from './gemmCore.js';
+import { CONTROL_SLOTS, DONE_CHUNKS, FAILED_CHUNK, NEXT_CHUNK, WORKER_CHUNKS, GemmJob, JobMessage, ParallelJob, workOn } from './parallelTasks.js';
+
+// Worker threads for the heavy kernels. runModel is synchronous, so the calling thread never yields to
+// the event loop: it posts a job to the workers, works on the same job itself, and then blocks
+// (Atomics.wait) until the chunks other threads claimed are done. Workers run their own event loop, so
+// messages reach them while the caller is busy. A worker that is still starting simply claims nothing;
+// the caller then does all the work, so nothing ever waits for a worker to start.
+//
+// Operands live in SharedArrayBuffers: kernels that run threaded allocate their outputs there (so the next
+// node's input is already shared), and weights are copied once per tensor (cached by identity).
+// Workers are unref'd: an idle pool never keeps the process alive.
+
+const debug = debuglog('bnc');
+
+/** Below this many multiply-adds a job is not worth the messages (~50 µs each). */
+const MIN_PARALLEL_MACS = 1 << 21;
+
+let pool: Worker[] = [];
+
+/** Counts since the process started: threaded jobs, and chunks of them that worker threads ran. */
+export const workerStats = { jobs: 0, chunksByWorkers: 0 };
+let workerUrl: URL | null | undefined;
+
+/**
+ * The compiled worker next to this module. Under vitest this module runs from TypeScript source, which a
+ * worker thread cannot load: then the compiled twin in dist/ (built by the test setup) is used. Without
+ * either, kernels run on the calling thread (said once on NODE_DEBUG=bnc).
+ */
+function findWorkerFile(): URL | null {
+  const candidates = [new URL('./parallelWorker.js', import.meta.url)];
+  if (import.meta.url.endsWith('.ts')) candidates.push(new URL('../../dist/runtime/parallelWorker.js', import.meta.url));
+  for (const url of candidates) if (fs.existsSync(fileURLToPath(url))) return url;
+  debug('worker threads unavailable (no compiled parallelWorker.js next to %s); running single-threaded', fileURLToPath(import.meta.url));
+  return null;
+}
+
+/** Up to `count` started workers (fewer when worker threads are unavailable). */
+function workers(count: number): Worker[] {
+  if (workerUrl === undefined) workerUrl = findWorkerFile();
+  if (!workerUrl) return [];
+  while (pool.length < count) {
+    const worker = new Worker(workerUrl);
+    worker.unref();
+    worker.on('error', (e) => {
+      debug('worker thread failed: %s', e instanceof Error ? e.message : String(e));
+      pool = pool.filter((w) => w !== worker);
+    });
+    pool.push(worker);
+  }
+  return pool.slice(0, count);
+}
+
+/** Stop every worker (tests; the CLI relies on unref instead). */
+export async function closeThreadPool(): Promise<void> {
+  const stopping = pool.map((w) => w.terminate());
+  pool = [];
+  await Promise.all(stopping);
+}
+
+/** Whether `threads` > 1 can actually run on worker threads here. */
+export function threadsAvailable(threads: number): boolean {
+  return threads > 1 && workers(threads - 1).length > 0;
+}
+
+export function isShared(a: Float32Array): boolean {
+  return a.buffer instanceof SharedArrayBuffer;
+}
+
+export function sharedFloat32(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+}
+
+/** The array itself when it is shared, else a shared copy. */
+export function shareCopy(a: Float32Array): Float32Array {
+  if (isShared(a)) return a;
+  const copy = sharedFloat32(a.length);
+  copy.set(a);
+  return copy;
+}
+
+const sharedConstants = new WeakMap<Float32Array, Float32Array>();
+
+/** Shared copy of a value that does not change between runs (weights): made once per array. */
+export function shareConstant(a: Float32Array): Float32Array {
+  if (isShared(a)) return a;
+  let copy = sharedConstants.get(a);
+  if (!copy) {
+    copy = shareCopy(a);
+    sharedConstants.set(a, copy);
+  }
+  return copy;
+}
+
+/** Run `chunks` chunks of `job` on the calling thread and up to threads - 1 workers; returns when all are done. */
+export function runJob(job: ParallelJob, chunks: number, threads: number): void {
+  const helpers = workers(Math.min(threads, chunks) - 1);
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+  const message: JobMessage = { job, control, chunks };
+  for (const w of helpers) w.postMessage(message);
+  workOn(message, false);
+  for (;;) {
+    const done = Atomics.load(control, DONE_CHUNKS);
+    if (done >= chunks) break;
+    Atomics.wait(control, DONE_CHUNKS, done);
+  }
+  const byWorkers = Atomics.load(control, WORKER_CHUNKS);
+  workerStats.jobs++;
+  workerStats.chunksByWorkers += byWorkers;
+  // Every thread that joined the job made exactly one claim past the last chunk.
+  debug('%s job: %d chunks, %d of them on workers; %d of %d threads joined', job.task, chunks, byWorkers, Atomics.load(control, NEXT_CHUNK) - chunks, helpers.length + 1);
+  const failed = Atomics.load(control, FAILED_CHUNK);
+  if (failed) throw new Error(`a worker thread failed on chunk ${failed - 1} of a ${job.task} job (run with --threads 1 to see the error)`);
+}
+
+/**
+ * sgemm on up to `threads` threads: C is split into column (or, when C is tall and narrow, row) ranges.
+ * Each element of C is computed exactly as in the single-threaded sgemm (same blocking along K, same
+ * order of additions), so the result is bit-identical. A, B and C must be shared when threads > 1 is used;
+ * small products and unshared operands run single-threaded.
+ */
+export function parallelSgemm(
+  threads: number,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  a: MatrixOperand,
+  b: MatrixOperand,
+  c: Float32Array,
+  cOffset: number,
+  ldc: number,
+): void {
+  const macs = M * N * K;
+  const splitRows = M > 2 * N;
+  const total = splitRows ? M : N;
+  // Whole register tiles per chunk (4 rows or 3 columns; see gemmCore), at least 2 chunks per thread.
+  const unit = splitRows ? 4 : 3;
+  const chunks = Math.min(threads * 4, Math.floor(total / (2 * unit)));
+  if (threads <= 1 || macs < MIN_PARALLEL_MACS || chunks < 2 || !isShared(a.data) || !isShared(b.data) || !isShared(c) || !threadsAvailable(threads)) {
+    sgemm(M, N, K, alpha, a, b, c, cOffset, ldc);
+    return;
+  }
+  const chunkSize = Math.floor(total / chunks / unit) * unit;
+  const job: GemmJob = { task: 'gemm', M, N, K, alpha, a, b, c, cOffset, ldc, splitRows, chunkSize };
+  runJob(job, chunks, threads);
+}
+
+/** Whether a kernel with this many multiply-adds should prepare shared buffers for threads. */
+export function worthThreads(threads: number, macs: number): boolean {
+  return threads > 1 && macs >= MIN_PARALLEL_MACS && threadsAvailable(threads);
+}

@@ -1,0 +1,33 @@
+import { parentPort } from 'node:worker_threads';
+import { sgemm } from './gemmCore.js';
+import { DW_GEOMETRY_LENGTH, depthwisePlanes } from './depthwise.js';
+import { JobMessage, workOn } from './parallelTasks.js';
+
+// Entry point of a runtime worker thread (started by src/runtime/parallel.ts): claims chunks of every
+// job it is sent until the job has none left. Failures are recorded in the job's control array, where
+// the calling thread looks for them.
+
+/**
+ * A worker is a fresh V8 isolate: until its kernels are compiled by the optimizing tier, a chunk runs
+ * tens of times slower than on the warm calling thread, which would then wait for it. Jobs queue up
+ * while this runs (tens of milliseconds, on the worker's own core), so the first chunk it claims is fast.
+ */
+function warmUp(): void {
+  const n = 48;
+  const a = new Float32Array(n * n).fill(0.5);
+  const c = new Float32Array(n * n);
+  for (let i = 0; i < 30; i++) {
+    sgemm(n, n, n, 1, { data: a, offset: 0, stride: n }, { data: a, offset: 0, stride: n }, c, 0, n);
+    sgemm(n - 1, n - 2, n, 1, { data: a, offset: 0, stride: n }, { data: a, offset: 0, stride: n }, c, 0, n);
+  }
+  // 3×3 depthwise, stride 1, pad 1, 8 channels of 16×16.
+  const g = new Int32Array(DW_GEOMETRY_LENGTH);
+  g.set([1, 16, 16, 1, 16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1, 1, 8, 8, 1]);
+  const x = new Float32Array(8 * 256).fill(0.5);
+  const w = new Float32Array(8 * 9).fill(0.5);
+  const y = new Float32Array(8 * 256);
+  for (let i = 0; i < 40; i++) depthwisePlanes(g, x, w, y, 0, 8);
+}
+
+warmUp();
+parentPort?.on('message', (message: JobMessage) => workOn(message, true));
