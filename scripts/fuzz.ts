@@ -26,7 +26,10 @@ import { Mutant, Seed, mutantsOf } from '../test/fuzz/mutants.js';
 
 // Compiled to node_modules/.cache/bnc-fuzz/scripts/fuzz.js: the repository is four levels up.
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-const BIN = path.join(REPO, 'bin/bnc.js');
+// The CLI is run from a snapshot of bin/, dist/ and proto/ taken at start, inside the repository so that
+// node_modules resolves: other work rebuilding dist/ during a long run must not be mistaken for crashes.
+const SNAPSHOT = path.join(REPO, 'node_modules/.cache/bnc-fuzz/cli');
+const BIN = path.join(SNAPSHOT, 'bin/bnc.js');
 const MEMORY_HOOK = path.join(REPO, 'scripts/fuzz-memory-hook.mjs');
 const SHARED = path.resolve(REPO, '../shared/models');
 
@@ -121,6 +124,8 @@ function formatCounts(label: string, c: FuzzCounts): string {
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run npm run build first');
+  fs.rmSync(SNAPSHOT, { recursive: true, force: true });
+  for (const dir of ['bin', 'dist', 'proto']) fs.cpSync(path.join(REPO, dir), path.join(SNAPSHOT, dir), { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bnc-fuzz-'));
   const seeds: { seed: Seed; perFile: number }[] = [
     ...fixtureSeeds(REPO).map((seed) => ({ seed, perFile: options.perFile })),
