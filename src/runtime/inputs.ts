@@ -1,6 +1,7 @@
 import { BncError, DataType, ValueInfo, dtypeName } from '../ir/index.js';
 import { RtTensor } from './kernel.js';
 import { runtimeTypeOf } from './engine.js';
+import { fillNormal, mulberry32 } from '../util/seededRandom.js';
 
 /**
  * Seeded inputs for models run without --input. The documented distribution:
@@ -38,7 +39,7 @@ export function generateInput(vi: ValueInfo, seed: number): RtTensor {
     case DataType.FLOAT:
     case DataType.DOUBLE: {
       const data = dtype === DataType.FLOAT ? new Float32Array(n) : new Float64Array(n);
-      fillStandardNormal(data, random);
+      fillNormal(data, random);
       return { dtype, dims, data };
     }
     case DataType.INT64: {
@@ -76,27 +77,4 @@ function streamSeed(seed: number, k: number): number {
   h = Math.imul(h, 0x7feb352d);
   h ^= h >>> 15;
   return h >>> 0;
-}
-
-/** mulberry32: a small, fast 32-bit PRNG; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Box-Muller: two uniforms give two independent standard normal values. */
-function fillStandardNormal(data: Float32Array | Float64Array, random: () => number): void {
-  for (let i = 0; i < data.length; i += 2) {
-    // 1 - u keeps the logarithm's argument in (0, 1].
-    const radius = Math.sqrt(-2 * Math.log(1 - random()));
-    const angle = 2 * Math.PI * random();
-    data[i] = radius * Math.cos(angle);
-    if (i + 1 < data.length) data[i + 1] = radius * Math.sin(angle);
-  }
 }

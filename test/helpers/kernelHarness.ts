@@ -3,6 +3,7 @@ import { Attribute, DataType, Node, Tensor, TypedArray, dtypeName, emptyGraph, t
 import { serializeOnnx } from '../../src/formats/onnx/index.js';
 import { AttributeReader, KernelContext, RtTensor } from '../../src/runtime/kernel.js';
 import { findKernel } from '../../src/runtime/kernels.js';
+import { mulberry32 } from '../../src/util/seededRandom.js';
 
 // Opset-6 models make onnxruntime warn on every session; only errors are of interest here.
 ort.env.logLevel = 'error';
@@ -41,16 +42,7 @@ export function bool(dims: number[], data: ArrayLike<number>): RtTensor {
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function randomF32(rand: () => number, dims: number[], lo = -2, hi = 2): RtTensor {
   const n = dims.reduce((a, b) => a * b, 1);

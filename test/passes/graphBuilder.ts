@@ -2,6 +2,7 @@
 import { Attribute, DataType, Model, Node, Tensor, ValueInfo, createTensor, emptyGraph, tensorValueInfo } from '../../src/ir/index.js';
 import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
 import { OrtFeeds, runOrt } from '../helpers/ort.js';
+import { mulberry32 } from '../../src/util/seededRandom.js';
 
 export function f32(name: string, dims: number[], values: ArrayLike<number>): Tensor {
   return createTensor(name, DataType.FLOAT, dims, Float32Array.from(values));
@@ -33,16 +34,7 @@ export function buildModel(opts: {
 }
 
 /** Deterministic generator (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function normal(r: () => number, n: number, std = 1, mean = 0): Float32Array {
   const out = new Float32Array(n);

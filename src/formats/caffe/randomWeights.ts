@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { fillNormal, mulberry32 } from '../../util/seededRandom.js';
 import { WireWriter } from '../protobuf/wire.js';
 import { BlobSpec } from './layers.js';
 import { CaffeLayer, parseNet } from './net.js';
@@ -9,18 +10,6 @@ import { convertCaffeNet } from './reader.js';
 // layers before it. Values are chosen to keep activations in a sane range through deep nets: He-normal
 // convolution/IP weights, BatchNorm with unit-ish variance and s = 1, Scale gamma near 1.
 
-/** mulberry32: a small, fast, well-mixed 32-bit generator. Returns uniforms in [0, 1). */
-function generator(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** FNV-1a of the layer name mixed with the seed. */
 function layerSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);
@@ -28,15 +17,6 @@ function layerSeed(seed: number, name: string): number {
   return h >>> 0;
 }
 
-function fillNormal(out: Float32Array, rand: () => number, mean: number, std: number): void {
-  // Box-Muller, two values per pair of uniforms.
-  for (let i = 0; i < out.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rand()));
-    const theta = 2 * Math.PI * rand();
-    out[i] = mean + std * r * Math.cos(theta);
-    if (i + 1 < out.length) out[i + 1] = mean + std * r * Math.sin(theta);
-  }
-}
 
 function fillUniform(out: Float32Array, rand: () => number, lo: number, hi: number): void {
   for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * rand();
@@ -44,7 +24,7 @@ function fillUniform(out: Float32Array, rand: () => number, lo: number, hi: numb
 
 /** Random blobs for one layer's specs. */
 export function randomBlobs(specs: BlobSpec[], seed: number, layerName: string): Float32Array[] {
-  const rand = generator(layerSeed(seed, layerName));
+  const rand = mulberry32(layerSeed(seed, layerName));
   return specs.map((spec) => {
     const out = new Float32Array(spec.dims.reduce((a, b) => a * b, 1));
     switch (spec.role) {
