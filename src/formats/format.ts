@@ -16,4 +16,6 @@ export interface OpenOptions {
   seed?: number;
   /** Warnings the reader wants shown (weights without a layer, unknown fields). */
   warn?: (message: string) => void;
+  /** Bytes read so far of the model's files (large ones only), for a progress bar. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }

@@ -8,7 +8,7 @@ export type { ModelFormat, OpenOptions } from './format.js';
 
 // ONNX first: it is also the fallback for files no format claims.
 const formats: ModelFormat[] = [
-  { name: 'onnx', match: (f) => path.extname(f).toLowerCase() === '.onnx', open: (f) => readOnnxFile(f) },
+  { name: 'onnx', match: (f) => path.extname(f).toLowerCase() === '.onnx', open: (f, o) => readOnnxFile(f, { onProgress: o.onProgress }) },
   caffeFormat,
 ];
 

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
 import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
@@ -96,13 +97,20 @@ export function registerConvert(program: Command): void {
         warnings.push(m);
         out.warn(m);
       };
-      const conversion: CaffeConversion = readCaffeFiles(prototxt, caffemodel, {
-        randomWeights: !!opts.randomWeights,
-        seed,
-        opset,
-        batch,
-        warn,
-      });
+      const loading = progressReporter(`reading ${path.basename(caffemodel ?? prototxt)}`, out);
+      let conversion: CaffeConversion;
+      try {
+        conversion = readCaffeFiles(prototxt, caffemodel, {
+          randomWeights: !!opts.randomWeights,
+          seed,
+          opset,
+          batch,
+          warn,
+          onProgress: loading.onProgress,
+        });
+      } finally {
+        loading.finish();
+      }
       const caffeModel = conversion.model;
       const model = cloneModel(caffeModel);
       const passNames = CONVERT_PASSES.filter((p) => p in PASSES);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModel } from '../../formats/index.js';
+import { openModelShowingProgress } from '../openModel.js';
 import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
 import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
@@ -104,7 +104,7 @@ export function registerFoldBn(program: Command): void {
       checkOutputPath(opts.output, io);
       const seed = wholeNumber(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
       const samples = wholeNumber(opts.samples, '--samples', 1);
-      const original = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
       const model = cloneModel(original);
       const folded = foldBatchNorms(model, opts);
       const bytes = serializeOnnx(model);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModel } from '../../formats/index.js';
+import { openModelShowingProgress } from '../openModel.js';
 import { withFile } from '../../ir/index.js';
 import { summarizeModel, ValueSummary } from '../../inspect/summary.js';
 import { Output, formatBytes, table } from '../output.js';
@@ -13,7 +13,7 @@ export function registerInspect(program: Command): void {
     .option('--json', 'print one JSON object')
     .action((file: string, opts: { weights?: string; json?: boolean }, cmd: Command) => withFile(file, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: opts.json });
-      const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const model = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
       const s = summarizeModel(model);
       if (out.json) {
         out.result({ file, ...s });

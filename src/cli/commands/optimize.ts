@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModel } from '../../formats/index.js';
+import { openModelShowingProgress } from '../openModel.js';
 import { serializeOnnx } from '../../formats/onnx/index.js';
 import { validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
@@ -23,7 +23,7 @@ export function registerOptimize(program: Command): void {
       const output = opts.output as string;
       const passes = parsePassList(String(opts.passes));
       checkOutputPath(output, { force: !!opts.force, inputs: [file] });
-      const model = openModel(file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
+      const model = openModelShowingProgress(out, file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
       const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn });
       validateGraph(model.graph);
       writeFileAtomic(output, () => serializeOnnx(model), { force: !!opts.force, inputs: [file] });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { openModel } from '../../formats/index.js';
+import { openModelShowingProgress } from '../openModel.js';
 import { BncError, DataType, ValueInfo, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { NpyData, encodeNpy, npyFileName, readNpy } from '../../io/npy.js';
@@ -144,7 +144,7 @@ export function registerRun(program: Command): void {
         if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
         const inputFiles = parseInputSpecs(opts.input);
         const threads = parseThreads(opts.threads);
-        const model = openModel(file, { weights: opts.weights, warn: (m) => out.warn(m) });
+        const model = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
         checkSupported(model);
 
         const declared = modelInputs(model);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModel } from '../../formats/index.js';
+import { openModelShowingProgress } from '../openModel.js';
 import { BncError } from '../../ir/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
@@ -176,8 +176,8 @@ export function registerVerify(program: Command): void {
         readerWarnings.push(`${file}: ${m}`);
         out.warn(`${file}: ${m}`);
       };
-      const modelA = openModel(fileA, { weights: opts.weightsA, warn: warnFor(fileA) });
-      const modelB = openModel(fileB, { weights: opts.weightsB, warn: warnFor(fileB) });
+      const modelA = openModelShowingProgress(out, fileA, { weights: opts.weightsA, warn: warnFor(fileA) });
+      const modelB = openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB) });
       const progress = progressReporter('verify', out);
       let report: VerifyReport;
       try {

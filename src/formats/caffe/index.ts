@@ -25,6 +25,7 @@ export function openCaffe(prototxt: string, options: OpenOptions & Pick<CaffeRea
     randomWeights: options.randomWeights,
     seed: options.seed,
     warn: options.warn,
+    onProgress: options.onProgress,
     opset: options.opset,
     batch: options.batch,
   });

@@ -28,6 +28,8 @@ export interface CaffeReadOptions {
   /** Batch size override for every input, or 'dynamic' for a symbolic batch axis. */
   batch?: number | 'dynamic';
   warn?: (message: string) => void;
+  /** Bytes of the caffemodel read so far (large files only), for a progress bar. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Called with each layer's generated blobs (randomWeights), e.g. to write them as a caffemodel. */
   onRandomWeights?: (layer: CaffeLayer, blobs: Float32Array[], specs: BlobSpec[]) => void;
 }
@@ -60,7 +62,7 @@ export function readCaffeFiles(prototxt: string, caffemodel: string | undefined,
         code: 'NO_WEIGHTS',
       });
     }
-    weights = parseCaffemodel(readModelBytes(caffemodel), caffemodel);
+    weights = parseCaffemodel(readModelBytes(caffemodel, options.onProgress), caffemodel);
   }
   return convertCaffeNet(net, { ...options, weights, prototxtFile: prototxt, weightsFile: caffemodel });
 }

@@ -31,15 +31,17 @@ export interface ReadOnnxOptions {
   baseDir?: string;
   /** Skip structural validation (for tools that must show a broken graph). */
   skipValidation?: boolean;
+  /** Bytes read so far of a large file, for a progress bar. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export function readOnnxFile(file: string, options: ReadOnnxOptions = {}): Model {
-  const bytes = readModelBytes(file);
+  const bytes = readModelBytes(file, options.onProgress);
   return parseOnnx(bytes, { baseDir: path.dirname(file), ...options }, file);
 }
 
 /** Read a model file with the checks every format shares: exists, is a file, not empty, not over 2 GiB. */
-export function readModelBytes(file: string): Buffer {
+export function readModelBytes(file: string, onProgress?: (doneBytes: number, totalBytes: number) => void): Buffer {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -54,8 +56,26 @@ export function readModelBytes(file: string): Buffer {
       { file, code: 'TOO_LARGE' },
     );
   }
-  return fs.readFileSync(file);
+  if (!onProgress || stat.size < PROGRESS_MIN_BYTES) return fs.readFileSync(file);
+  // Large files are read in chunks so a progress bar can follow; the bytes land in one buffer all the same.
+  const buf = Buffer.allocUnsafe(stat.size);
+  const fd = fs.openSync(file, 'r');
+  try {
+    let done = 0;
+    while (done < stat.size) {
+      const n = fs.readSync(fd, buf, done, Math.min(PROGRESS_CHUNK_BYTES, stat.size - done), done);
+      if (n === 0) throw new BncError(`${file}: the file shrank while it was being read`, { file, code: 'CORRUPT' });
+      done += n;
+      onProgress(done, stat.size);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
 }
+
+const PROGRESS_MIN_BYTES = 32 * 2 ** 20;
+const PROGRESS_CHUNK_BYTES = 8 * 2 ** 20;
 
 export function parseOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}, file = '<buffer>'): Model {
   let model: Model;
