@@ -2,18 +2,9 @@
 // seeded weights, so the benchmark has a ~100 MB float32 model without downloading one. Every conv is
 // Conv(no bias) + BatchNormalization (+ Relu), as exporters emit before folding; the batch axis is symbolic.
 import { DataType, emptyGraph, intAttr, intsAttr, floatAttr, tensorValueInfo } from '../dist/index.js';
+import { mulberry32 } from '../dist/util/seededRandom.js';
 
-/** mulberry32: a small 32-bit generator, uniform in [0, 1). */
-export function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 function uniform(n, random, lo, hi) {
   const out = new Float32Array(n);

@@ -6,22 +6,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { mulberry32 } from '../dist/util/seededRandom.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'fixtures/caffe');
 
-// mulberry32: a small seeded PRNG, so the fixture is byte-identical on every run.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(20240611);
+// A seeded PRNG (mulberry32), so the fixture is byte-identical on every run.
+const rand = mulberry32(20240611);
 const uniform = (n, lo, hi) => Array.from({ length: n }, () => lo + (hi - lo) * rand());
 
 const prototxt = `name: "small_bn_net"

@@ -4,21 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataType, createTensor, emptyGraph, intAttr, intsAttr, floatAttr, tensorValueInfo, serializeOnnx } from '../dist/index.js';
+import { mulberry32 } from '../dist/util/seededRandom.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-// mulberry32: a small seeded PRNG, so the fixture is byte-identical on every run.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(2026);
+// A seeded PRNG (mulberry32), so the fixture is byte-identical on every run.
+const rand = mulberry32(2026);
 const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 const tensor = (name, dims, fill) => {
   const t = createTensor(name, DataType.FLOAT, dims);

@@ -1,5 +1,6 @@
 import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
 import { AttributeType, DataType, Model, Tensor, cloneModel, intsAttr } from '../../src/ir/index.js';
+import { mulberry32 } from '../../src/util/seededRandom.js';
 
 // Hostile variants of real model files, for the fuzz harness (test/fuzz/*.test.ts and scripts/fuzz.ts).
 // Every mutant is a set of files to write side by side; a deterministic seed makes each run reproducible,
@@ -29,16 +30,7 @@ export interface Seed {
 
 // ---- Random numbers (mulberry32: small, seedable, good enough to pick offsets) ----
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const int = (random: () => number, n: number) => Math.floor(random() * n);
