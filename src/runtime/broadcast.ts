@@ -1,5 +1,6 @@
 import { DataType, Node, TypedArray, dtypeName, storageOf } from '../ir/index.js';
 import { RtTensor, kernelError } from './kernel.js';
+import { floatOutput } from './parallel.js';
 
 /** Typed arrays whose elements are JS numbers (everything but the 64-bit integer arrays). */
 export type NumberArray = Exclude<TypedArray, BigInt64Array | BigUint64Array>;
@@ -22,7 +23,7 @@ export function isBigArray(a: TypedArray): a is BigArray {
 export function allocate(node: Node, dtype: DataType, n: number): TypedArray {
   const ctor = dtype === DataType.FLOAT16 || dtype === DataType.BFLOAT16 ? Float32Array : storageOf(dtype);
   if (!ctor) throw kernelError(node, `type ${dtypeName(dtype)} is not supported by bnc's runtime`);
-  return new ctor(n);
+  return ctor === Float32Array ? floatOutput(n) : new ctor(n);
 }
 
 export function formatDims(dims: readonly number[]): string {

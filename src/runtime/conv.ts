@@ -1,6 +1,7 @@
 import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
 import { sgemm } from './gemmCore.js';
 import * as dw from './depthwise.js';
+import { im2colChannels } from './im2col.js';
 import { parallelSgemm, runJob, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
 import {
   MAX_SPATIAL_RANK,
@@ -10,7 +11,6 @@ import {
   readWindowAttributes,
   realOutputShape,
   to3d,
-  validOutputRange,
 } from './windowGeometry.js';
 
 // Conv and ConvTranspose for 1-D, 2-D and 3-D inputs, all in the 3-D (D, H, W) form of windowGeometry.
@@ -145,7 +145,7 @@ function convIm2col(a: ConvArgs): void {
   const col = a.threads > 1 ? sharedFloat32(depth * outPlane) : new Float32Array(depth * outPlane);
   for (let n = 0; n < a.batch; n++) {
     for (let gi = 0; gi < a.group; gi++) {
-      im2col(a.xData, (n * a.channels + gi * a.groupIn) * inPlane, a.groupIn, g, col);
+      im2col(a, (n * a.channels + gi * a.groupIn) * inPlane, col);
       parallelSgemm(
         a.threads, a.groupOut, outPlane, depth, 1,
         { data: a.wData, offset: gi * a.groupOut * depth, stride: depth },
@@ -156,55 +156,13 @@ function convIm2col(a: ConvArgs): void {
   }
 }
 
-/**
- * col[(c, kd, kh, kw), (od, oh, ow)] = X[c, od·sd - pd + kd·dd, oh·sh - ph + kh·dh, ow·sw - pw + kw·dw],
- * 0 where that falls in the padding. Rows are filled a W-run at a time with the valid range precomputed.
- */
-function im2col(src: Float32Array, srcOffset: number, channels: number, g: WindowGeometry, col: Float32Array): void {
-  const [inD, inH, inW] = g.input as [number, number, number];
-  const [outD, outH, outW] = g.output as [number, number, number];
-  const [kD, kH, kW] = g.kernel as [number, number, number];
-  const [sD, sH, sW] = g.strides as [number, number, number];
-  const [dD, dH, dW] = g.dilations as [number, number, number];
-  const [pD, pH, pW] = g.padBegin as [number, number, number];
-  let o = 0;
-  for (let c = 0; c < channels; c++) {
-    const channelBase = srcOffset + c * inD * inH * inW;
-    for (let kd = 0; kd < kD; kd++) {
-      for (let kh = 0; kh < kH; kh++) {
-        for (let kw = 0; kw < kW; kw++) {
-          const [wLo, wHi] = validOutputRange(outW, inW, sW, pW, kw * dW);
-          const wShift = kw * dW - pW;
-          for (let od = 0; od < outD; od++) {
-            const id = od * sD - pD + kd * dD;
-            if (id < 0 || id >= inD) {
-              col.fill(0, o, o + outH * outW);
-              o += outH * outW;
-              continue;
-            }
-            for (let oh = 0; oh < outH; oh++) {
-              const ih = oh * sH - pH + kh * dH;
-              if (ih < 0 || ih >= inH) {
-                col.fill(0, o, o + outW);
-                o += outW;
-                continue;
-              }
-              const rowBase = channelBase + (id * inH + ih) * inW + wShift;
-              let ow = 0;
-              for (; ow < wLo; ow++) col[o++] = 0;
-              if (sW === 1) {
-                col.set(src.subarray(rowBase + wLo, rowBase + wHi), o);
-                o += wHi - wLo;
-                ow = wHi;
-              } else {
-                for (let iw = rowBase + wLo * sW; ow < wHi; ow++, iw += sW) col[o++] = src[iw]!;
-              }
-              for (; ow < outW; ow++) col[o++] = 0;
-            }
-          }
-        }
-      }
-    }
+/** The column matrix of one (image, group), on worker threads too when the conv is threaded. */
+function im2col(a: ConvArgs, srcOffset: number, col: Float32Array): void {
+  const chunks = Math.min(a.groupIn, a.threads * 4);
+  if (a.threads > 1 && chunks > 1) {
+    runJob({ task: 'im2col', geometry: a.g, src: a.xData, srcOffset, col, channels: a.groupIn, chunkSize: Math.floor(a.groupIn / chunks) }, chunks, a.threads);
+  } else {
+    im2colChannels(a.xData, srcOffset, a.g, col, 0, a.groupIn);
   }
 }
 

@@ -14,6 +14,7 @@ import {
 import { AttributeReader, KernelContext, RtTensor, kernelError } from './kernel.js';
 import { inferShapes } from './shapeInference.js';
 import { findKernel } from './kernels.js';
+import { threadsAvailable, withSharedOutputs } from './parallel.js';
 
 // The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
 // of src/runtime/kernels.ts. Values live in one map; each intermediate is dropped once its last reader
@@ -180,43 +181,46 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
   const intermediates = options.keepAll ? new Map<string, RtTensor>() : undefined;
   const produced: string[] = [];
 
-  order.forEach((node, index) => {
-    const kernel = findKernel(node.opType, node.domain)!;
-    const nodeInputs = node.inputs.map((name) => {
-      if (!name) return undefined;
-      const v = values.get(name);
-      if (!v) throw kernelError(node, `input '${name}' has no value (it is produced by no node that ran)`);
-      return v;
+  // On several threads, kernel outputs go to shared memory so threaded kernels read their inputs in place.
+  withSharedOutputs(threads > 1 && threadsAvailable(threads), () => {
+    order.forEach((node, index) => {
+      const kernel = findKernel(node.opType, node.domain)!;
+      const nodeInputs = node.inputs.map((name) => {
+        if (!name) return undefined;
+        const v = values.get(name);
+        if (!v) throw kernelError(node, `input '${name}' has no value (it is produced by no node that ran)`);
+        return v;
+      });
+      const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads };
+      let results: RtTensor[];
+      try {
+        results = kernel.run(ctx);
+      } catch (e) {
+        // Bugs stay bugs (no BncError) and keep their class (the CLI reports RangeError as out of memory),
+        // but say which node they happened in.
+        if (e instanceof Error && !(e instanceof BncError)) e.message = `${node.opType} node '${nodeLabel(node)}': ${e.message}`;
+        throw e;
+      }
+      node.outputs.forEach((name, i) => {
+        if (!name) return;
+        const r = results[i];
+        if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
+        values.set(name, r);
+        produced.push(name);
+        intermediates?.set(name, r);
+      });
+      for (const name of node.inputs) {
+        if (!name || constants.has(name) || graphOutputs.has(name)) continue;
+        const left = (remaining.get(name) ?? 1) - 1;
+        remaining.set(name, left);
+        if (left <= 0) values.delete(name);
+      }
+      // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
+      for (const name of node.outputs) {
+        if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);
+      }
+      options.onProgress?.(index + 1, order.length);
     });
-    const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads };
-    let results: RtTensor[];
-    try {
-      results = kernel.run(ctx);
-    } catch (e) {
-      // Bugs stay bugs (no BncError) and keep their class (the CLI reports RangeError as out of memory),
-      // but say which node they happened in.
-      if (e instanceof Error && !(e instanceof BncError)) e.message = `${node.opType} node '${nodeLabel(node)}': ${e.message}`;
-      throw e;
-    }
-    node.outputs.forEach((name, i) => {
-      if (!name) return;
-      const r = results[i];
-      if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
-      values.set(name, r);
-      produced.push(name);
-      intermediates?.set(name, r);
-    });
-    for (const name of node.inputs) {
-      if (!name || constants.has(name) || graphOutputs.has(name)) continue;
-      const left = (remaining.get(name) ?? 1) - 1;
-      remaining.set(name, left);
-      if (left <= 0) values.delete(name);
-    }
-    // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
-    for (const name of node.outputs) {
-      if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);
-    }
-    options.onProgress?.(index + 1, order.length);
   });
 
   const outputs = new Map<string, RtTensor>();

@@ -1,5 +1,6 @@
 import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
 import { broadcastTo, formatDims, normalizeAxis } from './broadcast.js';
+import { floatOutput } from './parallel.js';
 
 // BatchNormalization (inference and batch-statistics training mode, opset 6..15 forms), and the
 // InstanceNormalization, LayerNormalization and GroupNormalization families. Statistics are computed in
@@ -88,7 +89,7 @@ const batchNormalization: KernelConfig = {
       useVar = batchVar;
     }
 
-    const out = new Float32Array(xData.length);
+    const out = floatOutput(xData.length);
     const a = new Float64Array(channels);
     const b = new Float64Array(channels);
     for (let c = 0; c < channels; c++) {
@@ -146,7 +147,7 @@ const instanceNormalization: KernelConfig = {
     const plane = x.dims.slice(2).reduce((a, b) => a * b, 1);
     const scale = requireParam(ctx, 1, 'scale', channels);
     const bias = requireParam(ctx, 2, 'B', channels);
-    const out = new Float32Array(xData.length);
+    const out = floatOutput(xData.length);
     normalizeRuns(xData, out, batch * channels, plane, ctx.attrs.float('epsilon', 1e-5));
     for (let n = 0; n < batch; n++) {
       for (let c = 0; c < channels; c++) {
@@ -178,7 +179,7 @@ const layerNormalization: KernelConfig = {
     const scale = affine(1, 'Scale');
     if (!scale) throw kernelError(ctx.node, 'input Scale is missing');
     const bias = affine(2, 'B');
-    const out = new Float32Array(xData.length);
+    const out = floatOutput(xData.length);
     const { mean, invStd } = normalizeRuns(xData, out, outer, inner, ctx.attrs.float('epsilon', 1e-5));
     for (let r = 0; r < outer; r++) {
       const s = r * inner;
@@ -214,7 +215,7 @@ const groupNormalization: KernelConfig = {
     const bias = requireParam(ctx, 2, 'bias', paramSize);
     const plane = x.dims.slice(2).reduce((a, b) => a * b, 1);
     const groupChannels = channels / groups;
-    const out = new Float32Array(xData.length);
+    const out = floatOutput(xData.length);
     normalizeRuns(xData, out, batch * groups, groupChannels * plane, ctx.attrs.float('epsilon', 1e-5));
     for (let n = 0; n < batch; n++) {
       for (let c = 0; c < channels; c++) {

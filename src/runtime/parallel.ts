@@ -75,6 +75,30 @@ export function sharedFloat32(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 
+/** Below this many elements an output is not worth a SharedArrayBuffer of its own. */
+const MIN_SHARED_OUTPUT = 1 << 14;
+let sharedOutputs = false;
+
+/**
+ * Run `body` with large float32 kernel outputs allocated in shared memory (see floatOutput), so that the
+ * next threaded Conv or Gemm reads them in place instead of copying its input. runModel does this when it
+ * runs on more than one thread.
+ */
+export function withSharedOutputs<T>(on: boolean, body: () => T): T {
+  const before = sharedOutputs;
+  sharedOutputs = on;
+  try {
+    return body();
+  } finally {
+    sharedOutputs = before;
+  }
+}
+
+/** A zeroed float32 output buffer: shared when a threaded run is in progress and it is large. */
+export function floatOutput(length: number): Float32Array {
+  return sharedOutputs && length >= MIN_SHARED_OUTPUT ? sharedFloat32(length) : new Float32Array(length);
+}
+
 /** The array itself when it is shared, else a shared copy. */
 export function shareCopy(a: Float32Array): Float32Array {
   if (isShared(a)) return a;
@@ -136,7 +160,8 @@ export function parallelSgemm(
   ldc: number,
 ): void {
   const macs = M * N * K;
-  const splitRows = M > 2 * N;
+  // Every chunk packs the operand it does not split: split the longer side so the repacked one is smaller.
+  const splitRows = M > N;
   const total = splitRows ? M : N;
   // Whole register tiles per chunk (4 rows or 3 columns; see gemmCore), at least 2 chunks per thread.
   const unit = splitRows ? 4 : 3;

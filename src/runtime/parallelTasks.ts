@@ -1,5 +1,7 @@
 import { MatrixOperand, sgemm } from './gemmCore.js';
 import { depthwisePlanes } from './depthwise.js';
+import { im2colChannels } from './im2col.js';
+import { WindowGeometry } from './windowGeometry.js';
 
 // The work that worker threads share with the calling thread. A job is split into numbered chunks; the
 // calling thread and the workers claim chunk numbers from one shared counter, so every chunk runs exactly
@@ -43,7 +45,18 @@ export interface DepthwiseJob {
   chunkSize: number;
 }
 
-export type ParallelJob = GemmJob | DepthwiseJob;
+/** im2col rows of input channels [chunk·chunkSize, ...) (see im2colChannels). */
+export interface Im2colJob {
+  task: 'im2col';
+  geometry: WindowGeometry;
+  src: Float32Array;
+  srcOffset: number;
+  col: Float32Array;
+  channels: number;
+  chunkSize: number;
+}
+
+export type ParallelJob = GemmJob | DepthwiseJob | Im2colJob;
 
 export interface JobMessage {
   job: ParallelJob;
@@ -56,6 +69,12 @@ export function runChunk(job: ParallelJob, chunk: number, chunks: number): void 
     const first = chunk * job.chunkSize;
     const last = chunk === chunks - 1 ? job.planes : first + job.chunkSize;
     depthwisePlanes(job.geometry, job.src, job.weights, job.out, first, last);
+    return;
+  }
+  if (job.task === 'im2col') {
+    const first = chunk * job.chunkSize;
+    const last = chunk === chunks - 1 ? job.channels : first + job.chunkSize;
+    im2colChannels(job.src, job.srcOffset, job.geometry, job.col, first, last);
     return;
   }
   const total = job.splitRows ? job.M : job.N;

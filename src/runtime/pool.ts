@@ -1,6 +1,7 @@
 import { DataType } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
 import { MAX_SPATIAL_RANK, WindowGeometry, forwardGeometry, product, realOutputShape, validOutputRange } from './windowGeometry.js';
+import { floatOutput } from './parallel.js';
 
 // MaxPool, AveragePool (1-D to 3-D, in the 3-D form of windowGeometry), the global pools, and LRN.
 // Windows are walked per output row: for each tap along W the range of outputs whose tap reads real input
@@ -63,7 +64,7 @@ const maxPool: KernelConfig = {
     const { lo, hi } = wRanges(g);
     const inPlane = inD * inH * inW;
     const outPlane = outD * outH * outW;
-    const out = new Float32Array(planes * outPlane);
+    const out = floatOutput(planes * outPlane);
     // Flat input index of each output's maximum (only filled when the Indices output is wanted).
     const argmax = wantIndices ? new Float64Array(planes * outPlane) : undefined;
     const row = new Float32Array(outW);
@@ -136,7 +137,7 @@ const averagePool: KernelConfig = {
     const { lo, hi } = wRanges(g);
     const inPlane = inD * inH * inW;
     const outPlane = outD * outH * outW;
-    const out = new Float32Array(planes * outPlane);
+    const out = floatOutput(planes * outPlane);
     // Divisor along each axis for each output position: taps inside the input, or (count_include_pad)
     // taps inside input + padding; taps beyond the end padding (ceil_mode) never count.
     const divisor = (outSize: number, inSize: number, k: number, s: number, d: number, pBegin: number, pEnd: number) => {
@@ -227,7 +228,7 @@ const lrn: KernelConfig = {
     const plane = product(x.dims.slice(2));
     const before = Math.floor((size - 1) / 2);
     const after = Math.ceil((size - 1) / 2);
-    const out = new Float32Array(data.length);
+    const out = floatOutput(data.length);
     const sums = new Float64Array(plane);
     for (let n = 0; n < batch; n++) {
       const base = n * channels * plane;

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { Attribute, Node, floatAttr, intAttr, intsAttr } from '../../src/ir/index.js';
+import { Attribute, DataType, Model, Node, createTensor, emptyGraph, floatAttr, intAttr, intsAttr, tensorValueInfo } from '../../src/ir/index.js';
+import { runModel } from '../../src/runtime/engine.js';
 import { AttributeReader, RtTensor } from '../../src/runtime/kernel.js';
 import { findKernel } from '../../src/runtime/kernels.js';
 import { closeThreadPool, threadsAvailable, workerStats } from '../../src/runtime/parallel.js';
@@ -56,6 +57,15 @@ describe('threaded kernels match the single-threaded ones bit for bit', () => {
     );
   });
 
+  it('Conv 3×3 stride 2, dilated, 2 groups of 13 channels (im2col split unevenly by input channel)', async () => {
+    const r = rng(15);
+    await expectThreadedEqual(
+      'Conv',
+      [randomF32(r, [2, 26, 61, 57]), randomF32(r, [40, 13, 3, 3])],
+      [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('dilations', [2, 1]), ints('pads', [2, 1, 0, 1]), int('group', 2)],
+    );
+  });
+
   it('Conv 1×1 with many output channels and a small image (pointwise GEMM split by rows)', async () => {
     const r = rng(12);
     await expectThreadedEqual('Conv', [randomF32(r, [1, 300, 7, 7]), randomF32(r, [518, 300, 1, 1])], [ints('kernel_shape', [1, 1])]);
@@ -77,5 +87,39 @@ describe('threaded kernels match the single-threaded ones bit for bit', () => {
       [randomF32(r, [70, 300]), randomF32(r, [257, 300]), randomF32(r, [257])],
       [int('transB', 1), floatAttr('alpha', 0.75)],
     );
+  });
+
+  it('a whole model: outputs of Relu, BatchNormalization, MaxPool and Add feed threaded convs from shared memory', async () => {
+    const r = rng(16);
+    const weight = (name: string, dims: number[]) => createTensor(name, DataType.FLOAT, dims, randomF32(r, dims, -0.5, 0.5).data as Float32Array);
+    const variance = createTensor('var', DataType.FLOAT, [48], Float32Array.from({ length: 48 }, (_, i) => 0.5 + i / 48));
+    const n = (opType: string, inputs: string[], outputs: string[], attributes: Attribute[] = []): Node => ({ name: outputs[0]!, opType, domain: '', inputs, outputs, attributes });
+    const graph = emptyGraph('threaded_chain');
+    graph.nodes = [
+      n('Conv', ['x', 'w1', 'b1'], ['c1'], [ints('pads', [1, 1, 1, 1])]),
+      n('BatchNormalization', ['c1', 'gamma', 'beta', 'mean', 'var'], ['bn']),
+      n('Relu', ['bn'], ['r1']),
+      n('MaxPool', ['r1'], ['p1'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]),
+      n('Conv', ['p1', 'w2'], ['c2']),
+      n('Conv', ['p1', 'w3'], ['c3'], [ints('pads', [1, 1, 1, 1])]),
+      n('Add', ['c2', 'c3'], ['sum']),
+      n('Conv', ['sum', 'w4'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2])]),
+    ];
+    graph.inputs = [tensorValueInfo('x', DataType.FLOAT, [1, 24, 64, 64])];
+    graph.outputs = [{ name: 'y', type: { tensor: { elemType: DataType.FLOAT } } }];
+    graph.initializers = [
+      weight('w1', [48, 24, 3, 3]), weight('b1', [48]), weight('gamma', [48]), weight('beta', [48]), weight('mean', [48]), variance,
+      weight('w2', [64, 48, 1, 1]), weight('w3', [64, 48, 3, 3]), weight('w4', [32, 64, 3, 3]),
+    ];
+    const model: Model = { irVersion: 8, opsetImports: [{ domain: '', version: 13 }], metadataProps: [], graph };
+    const inputs = new Map([['x', randomF32(r, [1, 24, 64, 64])]]);
+    const single = runModel(model, inputs, { threads: 1 }).outputs.get('y')!.data as Float32Array;
+    const before = workerStats.chunksByWorkers;
+    for (let attempt = 0; attempt < 50 && workerStats.chunksByWorkers === before; attempt++) {
+      const threaded = runModel(model, inputs, { threads: 2 }).outputs.get('y')!.data as Float32Array;
+      expect(countDifferences(threaded, single)).toBe(0);
+      if (workerStats.chunksByWorkers === before) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(workerStats.chunksByWorkers, 'a worker thread ran part of the model').toBeGreaterThan(before);
   });
 });
