@@ -145,11 +145,17 @@ process.stderr.write('bench: whole commands...\n');
 const commandRssSource = HAVE_GNU_TIME ? 'GNU time %M' : 'process.resourceUsage().maxRSS via bench/rss-wrapper.mjs';
 
 /** Run a command up to 3 times (once if the first run takes over 5 s) and record it. */
-function commandRow(name, command, args, data = {}) {
+function commandRow(name, command, args, data = {}, { inputFile } = {}) {
   try {
     const first = measureCommandRuns(command, args, 1);
     const result = first.medianMs > 5000 ? first : measureCommandRuns(command, args, 3);
-    const rss = result.peakRssMiB === null ? 'n/a' : `${result.peakRssMiB.toFixed(0)} MiB`;
+    let rss = result.peakRssMiB === null ? 'n/a' : `${result.peakRssMiB.toFixed(0)} MiB`;
+    if (inputFile && result.peakRssMiB !== null) {
+      // Peak RSS against the size of the main input file (the issue's convert target is 2.5x the caffemodel).
+      const inputBytes = fs.statSync(inputFile).size;
+      data = { ...data, inputBytes, peakRssToInputSize: (result.peakRssMiB * 2 ** 20) / inputBytes };
+      rss += ` = ${data.peakRssToInputSize.toFixed(2)}x the ${path.basename(inputFile)} size`;
+    }
     row('command', name, `${fmtMs(result.medianMs)}`, `peak RSS ${rss}; median of ${result.runs}`, {
       medianMs: result.medianMs,
       peakRssMiB: result.peakRssMiB,
@@ -173,7 +179,7 @@ for (const m of commandModels) {
   const out = (suffix) => path.join(OUT, `${m.tag}.${suffix}.onnx`);
   commandRow(`bnc inspect ${m.label}`, process.execPath, [CLI, 'inspect', m.file]);
   commandRow(`bnc optimize --passes none ${m.label}`, process.execPath, [CLI, 'optimize', m.file, '--passes', 'none', '-o', out('roundtrip'), '--force']);
-  foldResults.set(m.file, commandRow(`bnc fold-bn ${m.label}`, process.execPath, [CLI, 'fold-bn', m.file, '-o', out('folded'), '--force']));
+  foldResults.set(m.file, commandRow(`bnc fold-bn ${m.label}`, process.execPath, [CLI, 'fold-bn', m.file, '-o', out('folded'), '--force'], {}, { inputFile: m.file }));
   if (!hasCommand('verify')) skip('command', `bnc verify ${m.label}`, 'verify command not built (dist/cli/commands/verify.js missing)');
   else if (!fs.existsSync(out('folded'))) skip('command', `bnc verify ${m.label}`, 'fold-bn failed, nothing to verify against');
   else commandRow(`bnc verify ${m.label} vs its fold-bn output`, process.execPath, [CLI, 'verify', m.file, out('folded')]);
@@ -182,7 +188,7 @@ for (const m of commandModels) {
   const name = 'bnc convert caffe-to-onnx ResNet-50';
   if (!hasCommand('convert')) skip('command', name, 'convert command not built (dist/cli/commands/convert.js missing)');
   else if (!haveCaffemodel) skip('command', name, 'no ResNet-50 caffemodel (Caffe reader or shared prototxt missing)');
-  else commandRow(name, process.execPath, [CLI, 'convert', 'caffe-to-onnx', CAFFE_RESNET_PROTOTXT, caffemodelFile, '-o', path.join(OUT, 'resnet50.from_caffe.onnx'), '--force']);
+  else commandRow(name, process.execPath, [CLI, 'convert', 'caffe-to-onnx', CAFFE_RESNET_PROTOTXT, caffemodelFile, '-o', path.join(OUT, 'resnet50.from_caffe.onnx'), '--force'], {}, { inputFile: caffemodelFile });
 }
 
 // The largest shared ONNX model: bnc fold-bn against a plain load + save in the Python onnx package.
@@ -235,6 +241,22 @@ const peak = measureScalarPeak();
 row('runtime', 'V8 scalar peak: 12 float64 multiply-add chains, 1 thread', `${peak.gflops.toFixed(2)} GFLOP/s`, `best of 5 x ${peak.iterations / 1e6}M iterations`, {
   gflops: peak.gflops,
 });
+
+if (distHas('runtime/gemmCore.js')) {
+  const { sgemm } = await import(path.join(DIST, 'runtime', 'gemmCore.js'));
+  const { measureGemmCore } = await import('./gemmCore.mjs');
+  const core = measureGemmCore(sgemm);
+  const worst = core.perShape.reduce((w, s) => (s.gflops < w.gflops ? s : w));
+  const best = core.perShape.reduce((w, s) => (s.gflops > w.gflops ? s : w));
+  row('runtime', `bnc GEMM core (sgemm), ${core.perShape.length} conv shapes of ResNet-50 / MobileNet v2, 1 thread`, `${core.gflops.toFixed(2)} GFLOP/s`,
+    `${((100 * core.gflops) / peak.gflops).toFixed(0)}% of scalar peak; per shape ${worst.gflops.toFixed(2)} (${worst.name}) to ${best.gflops.toFixed(2)} (${best.name})`, {
+      gflops: core.gflops,
+      fractionOfScalarPeak: core.gflops / peak.gflops,
+      perShape: core.perShape,
+    });
+} else {
+  skip('runtime', 'bnc GEMM core (sgemm)', 'runtime not built (dist/runtime/gemmCore.js missing)');
+}
 
 const engine = distHas('runtime/engine.js') ? await import(path.join(DIST, 'runtime', 'engine.js')) : undefined;
 const ort = await optionalImport('onnxruntime-node');
@@ -324,37 +346,46 @@ for (const m of runtimeModels) {
     if (!ortModule) skip('runtime', `onnxruntime-node, ${tag}`, 'onnxruntime-node not installed (npm install -D onnxruntime-node)');
 
     let bncOutput;
-    if (!engine) skip('runtime', `bnc runModel, ${tag}`, 'runtime not built (dist/runtime/engine.js missing)');
-    else {
+    for (const threads of [1, 2]) {
+      const bncName = `bnc runModel${threads > 1 ? `, ${threads} threads` : ''}, ${tag}`;
+      if (!engine) {
+        skip('runtime', bncName, 'runtime not built (dist/runtime/engine.js missing)');
+        continue;
+      }
       try {
         const feeds = new Map([[inputName, { dtype: bnc.DataType.FLOAT, dims, data: input }]]);
+        let output;
         const t = await timeRuns(() => {
-          bncOutput = engine.runModel(m.model, feeds).outputs.get(outputName).data;
+          output = engine.runModel(m.model, feeds, { threads }).outputs.get(outputName).data;
         }, plan(m.label, batch, true));
+        if (threads === 1) bncOutput = output;
         const gflops = flops / (t.medianMs * 1e6);
-        const agreement = reference ? maxRelError(bncOutput, reference) : undefined;
-        const ortMedian = rows.find((r) => r.model === m.label && r.batch === batch && r.runtime === 'onnxruntime-node' && r.threads === 1)?.medianMs;
+        const agreement = reference ? maxRelError(output, reference) : undefined;
+        const ortMedian = rows.find((r) => r.model === m.label && r.batch === batch && r.runtime === 'onnxruntime-node' && r.threads === threads)?.medianMs;
+        const oneThread = rows.find((r) => r.model === m.label && r.batch === batch && r.runtime === 'bnc' && r.threads === 1);
         const parts = [
-          `${gflopsText(t.medianMs)} = ${((100 * gflops) / peak.gflops).toFixed(0)}% of scalar peak`,
-          ortMedian ? `${(t.medianMs / ortMedian).toFixed(1)}x ort 1-thread time` : undefined,
+          threads === 1 ? `${gflopsText(t.medianMs)} = ${((100 * gflops) / peak.gflops).toFixed(0)}% of scalar peak` : gflopsText(t.medianMs),
+          oneThread ? `${(oneThread.medianMs / t.medianMs).toFixed(2)}x bnc 1 thread (best runs: ${(oneThread.bestMs / t.bestMs).toFixed(2)}x)` : undefined,
+          ortMedian ? `${(t.medianMs / ortMedian).toFixed(1)}x ort ${threads}-thread time` : undefined,
           `max rel err vs ort ${fmtRel(agreement)}${agreement > AGREEMENT_LIMIT ? ' MISMATCH' : ''}`,
           `median of ${t.runs}`,
         ].filter(Boolean);
-        row('runtime', `bnc runModel, ${tag}`, fmtMs(t.medianMs), parts.join('; '), {
+        row('runtime', bncName, fmtMs(t.medianMs), parts.join('; '), {
           model: m.label,
           batch,
           runtime: 'bnc',
-          threads: 1,
+          threads,
           medianMs: t.medianMs,
           bestMs: t.bestMs,
           runs: t.runs,
           gflops,
           fractionOfScalarPeak: gflops / peak.gflops,
+          speedupOverOneThread: oneThread ? oneThread.medianMs / t.medianMs : undefined,
           maxRelErrorVsOrt: agreement,
           mismatch: agreement > AGREEMENT_LIMIT,
         });
       } catch (e) {
-        fail('runtime', `bnc runModel, ${tag}`, e);
+        fail('runtime', bncName, e);
       }
     }
 
@@ -371,7 +402,7 @@ for (const m of runtimeModels) {
         }, timing);
         const against = reference ?? bncOutput;
         const agreement = against ? maxRelError(output, against) : undefined;
-        const bncRow = rows.find((r) => r.model === m.label && r.batch === batch && r.runtime === 'bnc');
+        const bncRow = rows.find((r) => r.model === m.label && r.batch === batch && r.runtime === 'bnc' && r.threads === 1);
         const parts = [
           gflopsText(t.medianMs),
           bncRow ? `bnc is ${(t.medianMs / bncRow.medianMs).toFixed(1)}x faster` : undefined,

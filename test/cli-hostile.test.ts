@@ -23,11 +23,28 @@ vi.mock('node:fs', async (importOriginal) => {
     if (faults.writeFileSync && typeof file === 'string' && file.endsWith('.tmp')) return faults.writeFileSync(file, data);
     return (real.writeFileSync as (...a: unknown[]) => void)(file, data, ...rest);
   }) as typeof real.writeFileSync;
+  // Models are written piece by piece through a file descriptor: the same fault applies to those writes.
+  const tempFiles = new Map<number, string>();
+  const openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+    const fd = (real.openSync as (...a: unknown[]) => number)(file, ...rest);
+    if (typeof file === 'string' && file.endsWith('.tmp')) tempFiles.set(fd, file);
+    return fd;
+  }) as typeof real.openSync;
+  const closeSync = ((fd: number) => {
+    tempFiles.delete(fd);
+    return real.closeSync(fd);
+  }) as typeof real.closeSync;
+  const writeSync = ((fd: number, buffer: Uint8Array, offset = 0, length = buffer.length - offset, ...rest: unknown[]) => {
+    const file = tempFiles.get(fd);
+    if (faults.writeFileSync && file) return faults.writeFileSync(file, buffer.subarray(offset, offset + length));
+    return (real.writeSync as (...a: unknown[]) => number)(fd, buffer, offset, length, ...rest);
+  }) as typeof real.writeSync;
   const renameSync = ((from: fs.PathLike, to: fs.PathLike) => {
     faults.renameSync?.();
     return real.renameSync(from, to);
   }) as typeof real.renameSync;
-  return { ...real, default: { ...real, writeFileSync, renameSync }, writeFileSync, renameSync };
+  const mocked = { writeFileSync, openSync, closeSync, writeSync, renameSync };
+  return { ...real, default: { ...real, ...mocked }, ...mocked };
 });
 
 vi.mock('../src/formats/onnx/writer.js', async (importOriginal) => {
@@ -37,6 +54,10 @@ vi.mock('../src/formats/onnx/writer.js', async (importOriginal) => {
     serializeOnnx: (...args: Parameters<typeof real.serializeOnnx>) => {
       faults.serialize?.();
       return real.serializeOnnx(...args);
+    },
+    serializeOnnxChunks: (...args: Parameters<typeof real.serializeOnnxChunks>) => {
+      faults.serialize?.();
+      return real.serializeOnnxChunks(...args);
     },
   };
 });

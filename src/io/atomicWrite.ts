@@ -34,13 +34,14 @@ export function checkOutputPath(out: string, options: OutputOptions = {}): void 
  * Write `data` to `out` through a temporary file in the same folder and a rename, so readers never see a
  * half-written file and a failure leaves nothing behind. `produce` may throw; then no file is created.
  */
-export function writeFileAtomic(out: string, produce: () => Uint8Array | string, options: OutputOptions = {}): void {
+export function writeFileAtomic(out: string, produce: () => Uint8Array | string | readonly Uint8Array[], options: OutputOptions = {}): void {
   checkOutputPath(out, options);
   const dir = path.dirname(path.resolve(out));
   const tmp = path.join(dir, `.${path.basename(out)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const data = produce();
-    fs.writeFileSync(tmp, data);
+    if (Array.isArray(data)) writeChunks(tmp, data as readonly Uint8Array[]);
+    else fs.writeFileSync(tmp, data as Uint8Array | string);
     fs.renameSync(tmp, out);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
@@ -50,5 +51,35 @@ export function writeFileAtomic(out: string, produce: () => Uint8Array | string,
       throw new BncError(`${out}: cannot write the file (${code}); nothing was written`, { file: out, code: 'WRITE_FAILED', cause: e });
     }
     throw e;
+  }
+}
+
+/** Small pieces are gathered into one buffer of this size before a write; large ones are written as they are. */
+const GATHER_BYTES = 1 << 16;
+
+/** Write `chunks` one after another (no concatenation of the whole file in memory). */
+function writeChunks(file: string, chunks: readonly Uint8Array[]): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const gather = new Uint8Array(GATHER_BYTES);
+    let gathered = 0;
+    const writeAll = (bytes: Uint8Array) => {
+      for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+    };
+    for (const chunk of chunks) {
+      if (gathered + chunk.length > GATHER_BYTES) {
+        writeAll(gather.subarray(0, gathered));
+        gathered = 0;
+      }
+      if (chunk.length >= GATHER_BYTES) {
+        writeAll(chunk);
+      } else {
+        gather.set(chunk, gathered);
+        gathered += chunk.length;
+      }
+    }
+    writeAll(gather.subarray(0, gathered));
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCaffemodel, randomCaffemodelFor, readCaffeFiles } from '../../src/formats/caffe/index.js';
-import { readOnnxFile, serializeOnnx } from '../../src/formats/onnx/index.js';
+import { readOnnxFile, serializeOnnx, serializeOnnxChunks } from '../../src/formats/onnx/index.js';
+import { writeFileAtomic } from '../../src/io/atomicWrite.js';
 import { bnc, REPO } from '../helpers/cli.js';
 import { runOrt } from '../helpers/ort.js';
 
@@ -87,5 +88,40 @@ describe('seeded random weights', () => {
     // Another seed gives other weights.
     const other = weights(readCaffeFiles(PROTOTXT, undefined, { randomWeights: true, seed: 6 }).model);
     expect(other[0]!.equals(a[0]!)).toBe(false);
+  });
+});
+
+describe('memory: weights are never copied twice', () => {
+  it('misaligned caffemodel weights are aligned in place in the file buffer, with the same values as a copy', () => {
+    const bytes = randomCaffemodelFor(PROTOTXT, 9);
+    // A NetParameter name (field 1) of 0..3 characters in front shifts every blob to each residue mod 4.
+    for (let pad = 0; pad < 4; pad++) {
+      const prefix = Uint8Array.from([0x0a, pad, ...new Array<number>(pad).fill(0x78)]);
+      const file = new Uint8Array(prefix.length + bytes.length);
+      file.set(prefix);
+      file.set(bytes, prefix.length);
+      const copied = parseCaffemodel(file.slice(), 'copy.caffemodel');
+      const inPlace = parseCaffemodel(file, 'in-place.caffemodel', { overwriteBytes: true });
+      expect(inPlace.length).toBe(copied.length);
+      inPlace.forEach((layer, i) => {
+        layer.blobs.forEach((blob, j) => {
+          const want = copied[i]!.blobs[j]!;
+          expect(blob.dims).toEqual(want.dims);
+          expect(Array.from(blob.data), `${layer.name} blob ${j}, shift ${prefix.length}`).toEqual(Array.from(want.data));
+          // Payloads of 128 bytes and more have room to move back over their own tag and length.
+          if (blob.data.byteLength >= 128) expect(blob.data.buffer, `${layer.name} blob ${j} is a view`).toBe(file.buffer);
+        });
+      });
+    }
+  });
+
+  it('an ONNX file written piece by piece (serializeOnnxChunks + writeFileAtomic) is byte-identical to serializeOnnx', () => {
+    const model = readCaffeFiles(PROTOTXT, CAFFEMODEL).model;
+    const chunks = serializeOnnxChunks(model);
+    expect(chunks.length).toBeGreaterThan(1);
+    const out = path.join(tmp, 'chunks.onnx');
+    writeFileAtomic(out, () => chunks);
+    expect(fs.readFileSync(out).equals(Buffer.from(serializeOnnx(model)))).toBe(true);
+    expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });

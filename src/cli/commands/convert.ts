@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
-import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
+import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { BncError, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
@@ -117,12 +117,14 @@ export function registerConvert(program: Command): void {
       const reports = runPasses(model, passNames);
       for (const r of reports) for (const w of r.warnings) warn(`${r.pass}: ${w}`);
       validateGraph(model.graph);
-      const bytes = serializeOnnx(model);
+      // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
+      // piece (tensor data straight from the model), never whole in memory.
+      const bytes = opts.verify ? serializeOnnx(model) : undefined;
 
       let verify: VerifyReport | null = null;
       if (opts.verify) {
         // Check the bytes about to be written (parsed back), and write them only if they pass.
-        const written = parseOnnx(bytes, {}, opts.output);
+        const written = parseOnnx(bytes!, {}, opts.output);
         const progress = progressReporter('verify', out);
         try {
           verify = verifyModels(caffeModel, written, {
@@ -138,7 +140,7 @@ export function registerConvert(program: Command): void {
         for (const w of verify.warnings) warn(`verify: ${w}`);
       }
       const wrote = !verify || verify.exitCode === 0;
-      if (wrote) writeFileAtomic(opts.output, () => bytes, io);
+      if (wrote) writeFileAtomic(opts.output, () => bytes ?? serializeOnnxChunks(model), io);
 
       const byPass = (name: string) => reports.find((r) => r.pass === name)?.changed ?? 0;
       const result: ConvertResult = {

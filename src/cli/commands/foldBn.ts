@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { openModelShowingProgress } from '../openModel.js';
-import { parseOnnx, serializeOnnx } from '../../formats/onnx/index.js';
+import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
@@ -107,7 +107,9 @@ export function registerFoldBn(program: Command): void {
       const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
       const model = cloneModel(original);
       const folded = foldBatchNorms(model, opts);
-      const bytes = serializeOnnx(model);
+      // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
+      // piece (tensor data straight from the model), never whole in memory.
+      const bytes = opts.verify ? serializeOnnx(model) : undefined;
       let verify: VerifyReport | null = null;
       if (opts.verify) {
         // bn-eval changes what a training-mode model computes on purpose (batch → stored statistics), so
@@ -117,7 +119,7 @@ export function registerFoldBn(program: Command): void {
         if (folded.switchedToEval) runPasses(reference, ['bn-eval']);
         const progress = progressReporter('verify', out);
         try {
-          verify = verifyModels(reference, parseOnnx(bytes, {}, opts.output), {
+          verify = verifyModels(reference, parseOnnx(bytes!, {}, opts.output), {
             fileA: file,
             fileB: opts.output,
             seed,
@@ -130,7 +132,7 @@ export function registerFoldBn(program: Command): void {
         }
       }
       const written = !verify || verify.exitCode === 0;
-      if (written) writeFileAtomic(opts.output, () => bytes, io);
+      if (written) writeFileAtomic(opts.output, () => bytes ?? serializeOnnxChunks(model), io);
       const result: FoldBnResult = { input: file, output: opts.output, ...folded, verify, written };
       if (verify) process.exitCode = verify.exitCode;
       if (out.json) {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { openModelShowingProgress } from '../openModel.js';
-import { serializeOnnx } from '../../formats/onnx/index.js';
+import { serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { parsePassList, runPasses } from '../../passes/index.js';
@@ -26,7 +26,7 @@ export function registerOptimize(program: Command): void {
       const model = openModelShowingProgress(out, file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
       const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn });
       validateGraph(model.graph);
-      writeFileAtomic(output, () => serializeOnnx(model), { force: !!opts.force, inputs: [file] });
+      writeFileAtomic(output, () => serializeOnnxChunks(model), { force: !!opts.force, inputs: [file] });
       if (out.json) {
         out.result({ input: file, output, passes: reports });
         return;

@@ -31,10 +31,14 @@ const BLOB = { num: 1, channels: 2, height: 3, width: 4, data: 5, diff: 6, shape
 
 const V1_TYPE_NAMES: Record<number, string> = {};
 
-/** Decode the layers that carry weights (and the names/types of all layers) from caffemodel bytes. */
-export function parseCaffemodel(bytes: Uint8Array, file: string): LayerWeights[] {
+/**
+ * Decode the layers that carry weights (and the names/types of all layers) from caffemodel bytes. With
+ * overwriteBytes (for bytes freshly read from the file), misaligned weights are moved in place rather than
+ * copied: `bytes` no longer holds a valid caffemodel afterwards.
+ */
+export function parseCaffemodel(bytes: Uint8Array, file: string, options: { overwriteBytes?: boolean } = {}): LayerWeights[] {
   try {
-    return decodeNet(new WireReader(bytes));
+    return decodeNet(new WireReader(bytes, 0, bytes.length, { overwritable: options.overwriteBytes }));
   } catch (e) {
     if (e instanceof WireError) {
       throw new BncError(`${file}: not a readable .caffemodel (${e.message}); the file may be truncated or corrupted`, {
@@ -122,12 +126,13 @@ function decodeBlob(r: WireReader): WeightBlob {
   const loose: number[] = [];
   const looseDoubles: number[] = [];
   while (!r.done) {
+    const tagStart = r.pos;
     const { field, wire } = r.tag();
     if (field >= BLOB.num && field <= BLOB.width && wire === WireType.VARINT) {
       legacy[field - 1] = r.int64();
       hasLegacy = true;
     } else if (field === BLOB.data && wire === WireType.LEN) {
-      data = r.packedFixed(Float32Array);
+      data = r.packedFixed(Float32Array, tagStart);
     } else if (field === BLOB.data && wire === WireType.I32) {
       loose.push(r.float()); // unpacked encoding (old writers); rare and small
     } else if (field === BLOB.doubleData && wire === WireType.LEN) {

@@ -62,7 +62,8 @@ export function readCaffeFiles(prototxt: string, caffemodel: string | undefined,
         code: 'NO_WEIGHTS',
       });
     }
-    weights = parseCaffemodel(readModelBytes(caffemodel, options.onProgress), caffemodel);
+    // The bytes are ours alone: weights are viewed in place (aligned where needed), never copied.
+    weights = parseCaffemodel(readModelBytes(caffemodel, options.onProgress), caffemodel, { overwriteBytes: true });
   }
   return convertCaffeNet(net, { ...options, weights, prototxtFile: prototxt, weightsFile: caffemodel });
 }

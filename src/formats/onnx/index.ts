@@ -1,2 +1,2 @@
 export { readOnnxFile, parseOnnx, readModelBytes, MAX_PROTOBUF_BYTES } from './reader.js';
-export { serializeOnnx } from './writer.js';
+export { serializeOnnx, serializeOnnxChunks } from './writer.js';

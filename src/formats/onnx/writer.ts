@@ -7,6 +7,18 @@ import { MAX_PROTOBUF_BYTES } from './reader.js';
  * not re-encoded); strings use string_data. Unknown fields the reader kept are appended to their message.
  */
 export function serializeOnnx(model: Model): Uint8Array {
+  return encodeModel(model).finish();
+}
+
+/**
+ * The same bytes as serializeOnnx, as a list of pieces to write one after another: tensor data is not
+ * copied into one big buffer, so a file can be written with no second copy of the weights in memory.
+ */
+export function serializeOnnxChunks(model: Model): Uint8Array[] {
+  return encodeModel(model).finishChunks();
+}
+
+function encodeModel(model: Model): WireWriter {
   const w = new WireWriter();
   w.uint(1, model.irVersion);
   if (model.producerName !== undefined) w.string(2, model.producerName);
@@ -29,7 +41,7 @@ export function serializeOnnx(model: Model): Uint8Array {
       { code: 'TOO_LARGE' },
     );
   }
-  return w.finish();
+  return w;
 }
 
 function writeUnknown(w: WireWriter, unknown?: Uint8Array[]): void {

@@ -26,10 +26,17 @@ export class WireReader {
   readonly end: number;
   private readonly view: DataView;
 
-  constructor(readonly buf: Uint8Array, start = 0, end = buf.length) {
+  /**
+   * The reader owns `buf` and may move bytes inside it (see packedFixed). Only for a buffer nobody else
+   * reads, such as a file's bytes just read from disk and decoded once, front to back.
+   */
+  readonly overwritable: boolean;
+
+  constructor(readonly buf: Uint8Array, start = 0, end = buf.length, options: { overwritable?: boolean } = {}) {
     this.pos = start;
     this.end = end;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.overwritable = !!options.overwritable;
   }
 
   get done(): boolean {
@@ -124,7 +131,7 @@ export class WireReader {
   /** A sub-reader over a length-delimited field. */
   message(): WireReader {
     const b = this.bytes();
-    return new WireReader(this.buf, b.byteOffset - this.buf.byteOffset, b.byteOffset - this.buf.byteOffset + b.length);
+    return new WireReader(this.buf, b.byteOffset - this.buf.byteOffset, b.byteOffset - this.buf.byteOffset + b.length, { overwritable: this.overwritable });
   }
 
   tag(): { field: number; wire: number } {
@@ -178,12 +185,23 @@ export class WireReader {
 
   /**
    * Packed fixed-width values (float, double, fixed32...) as a typed array. A view over the input when
-   * the offset is aligned, else one bulk copy: never a per-element call.
+   * the offset is aligned, else one bulk copy: never a per-element call. `tagStart` is where this field's
+   * tag began: on an overwritable reader, a misaligned payload is moved back onto an aligned address over
+   * its own tag and length bytes (already decoded, never read again) and viewed there, so large weights
+   * cost no second copy of the file.
    */
   packedFixed<T extends Float32Array | Float64Array | Int32Array | Uint32Array>(
     ctor: { new (b: ArrayBufferLike, off: number, len: number): T; new (n: number): T; BYTES_PER_ELEMENT: number },
+    tagStart?: number,
   ): T {
     const bytes = this.bytes();
+    const size = ctor.BYTES_PER_ELEMENT;
+    const shift = bytes.byteOffset % size;
+    const at = bytes.byteOffset - this.buf.byteOffset;
+    if (shift !== 0 && this.overwritable && tagStart !== undefined && at - shift >= tagStart && bytes.length % size === 0) {
+      this.buf.copyWithin(at - shift, at, at + bytes.length);
+      return new ctor(this.buf.buffer, bytes.byteOffset - shift, bytes.length / size);
+    }
     return viewAs(bytes, ctor);
   }
 }

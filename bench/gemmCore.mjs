@@ -1,0 +1,45 @@
+// The GEMM core alone (src/runtime/gemmCore.ts, one thread) on the matrix shapes of ResNet-50's and
+// MobileNet v2's convolutions: M = output channels, N = output pixels, K = input channels × kernel taps.
+// This is the inner kernel the issue's "≥ 60% of the scalar peak" target is about; whole-model rows add
+// im2col, depthwise convs and elementwise ops on top.
+
+import { mulberry32 } from '../dist/util/seededRandom.js';
+
+export const CONV_GEMM_SHAPES = [
+  ['ResNet-50 3x3 64@56', 64, 56 * 56, 64 * 9],
+  ['ResNet-50 1x1 256->64@56', 64, 56 * 56, 256],
+  ['ResNet-50 1x1 64->256@56', 256, 56 * 56, 64],
+  ['ResNet-50 3x3 128@28', 128, 28 * 28, 128 * 9],
+  ['ResNet-50 3x3 256@14', 256, 14 * 14, 256 * 9],
+  ['ResNet-50 1x1 1024->256@14', 256, 14 * 14, 1024],
+  ['ResNet-50 3x3 512@7', 512, 7 * 7, 512 * 9],
+  ['MobileNet v2 1x1 144->24@56', 24, 56 * 56, 144],
+  ['MobileNet v2 1x1 960->160@7', 160, 7 * 7, 960],
+];
+
+/** GFLOP/s of sgemm per shape (best of `repeats` timed batches of about `flopsPerBatch`) and over all shapes. */
+export function measureGemmCore(sgemm, { repeats = 5, flopsPerBatch = 2e9 } = {}) {
+  const random = mulberry32(7);
+  const fill = (n) => Float32Array.from({ length: n }, () => random() - 0.5);
+  const perShape = [];
+  let totalFlops = 0;
+  let totalMs = 0;
+  for (const [name, M, N, K] of CONV_GEMM_SHAPES) {
+    const a = { data: fill(M * K), offset: 0, stride: K };
+    const b = { data: fill(K * N), offset: 0, stride: N };
+    const c = new Float32Array(M * N);
+    const flops = 2 * M * N * K;
+    const reps = Math.max(2, Math.round(flopsPerBatch / flops));
+    for (let i = 0; i < 2; i++) sgemm(M, N, K, 1, a, b, c, 0, N);
+    let best = Infinity;
+    for (let r = 0; r < repeats; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) sgemm(M, N, K, 1, a, b, c, 0, N);
+      best = Math.min(best, (performance.now() - t0) / reps);
+    }
+    perShape.push({ name, M, N, K, gflops: flops / (best * 1e6), bestMs: best });
+    totalFlops += flops;
+    totalMs += best;
+  }
+  return { perShape, gflops: totalFlops / (totalMs * 1e6) };
+}
