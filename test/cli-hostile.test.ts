@@ -34,10 +34,13 @@ vi.mock('node:fs', async (importOriginal) => {
     tempFiles.delete(fd);
     return real.closeSync(fd);
   }) as typeof real.closeSync;
-  const writeSync = ((fd: number, buffer: Uint8Array, offset = 0, length = buffer.length - offset, ...rest: unknown[]) => {
+  const writeSync = ((fd: number, buffer: Uint8Array, ...rest: unknown[]) => {
     const file = tempFiles.get(fd);
-    if (faults.writeFileSync && file) return faults.writeFileSync(file, buffer.subarray(offset, offset + length));
-    return (real.writeSync as (...a: unknown[]) => number)(fd, buffer, offset, length, ...rest);
+    if (faults.writeFileSync && file) {
+      const offset = Number(rest[0] ?? 0);
+      return faults.writeFileSync(file, buffer.subarray(offset, offset + Number(rest[1] ?? buffer.length - offset)));
+    }
+    return (real.writeSync as (...a: unknown[]) => number)(fd, buffer, ...rest);
   }) as typeof real.writeSync;
   const renameSync = ((from: fs.PathLike, to: fs.PathLike) => {
     faults.renameSync?.();
