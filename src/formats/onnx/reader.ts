@@ -33,11 +33,17 @@ export interface ReadOnnxOptions {
   skipValidation?: boolean;
   /** Bytes read so far of a large file, for a progress bar. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /**
+   * The bytes are the reader's to change (readOnnxFile's own file buffer): misaligned tensor data is moved
+   * in place onto 4-byte boundaries and viewed there instead of copied. The bytes are no longer a valid
+   * model afterwards.
+   */
+  overwriteBytes?: boolean;
 }
 
 export function readOnnxFile(file: string, options: ReadOnnxOptions = {}): Model {
   const bytes = readModelBytes(file, options.onProgress);
-  return parseOnnx(bytes, { baseDir: path.dirname(file), ...options }, file);
+  return parseOnnx(bytes, { baseDir: path.dirname(file), overwriteBytes: true, ...options }, file);
 }
 
 /** Read a model file with the checks every format shares: exists, is a file, not empty, not over 2 GiB. */
@@ -80,7 +86,7 @@ const PROGRESS_CHUNK_BYTES = 8 * 2 ** 20;
 export function parseOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}, file = '<buffer>'): Model {
   let model: Model;
   try {
-    model = decodeModel(new WireReader(bytes), options.baseDir);
+    model = decodeModel(new WireReader(bytes, 0, bytes.length, { overwritable: options.overwriteBytes }), options.baseDir);
   } catch (e) {
     if (e instanceof WireError) {
       throw new BncError(`${file}: not a valid ONNX model (${e.message}); the file may be truncated or corrupted`, {
@@ -398,7 +404,8 @@ export function decodeTensor(r: WireReader, baseDir?: string): Tensor {
     else if (field === 6 && wire === WireType.LEN) strings.push(r.bytes());
     else if (field === 7) (f.int64Data ??= []).push(...readInt64s(r, wire));
     else if (field === 8 && wire === WireType.LEN) t.name = r.string();
-    else if (field === 9 && wire === WireType.LEN) f.rawData = r.bytes();
+    // 4-byte aligned when the reader may move bytes: float32/int32 data is then viewed, not copied.
+    else if (field === 9 && wire === WireType.LEN) f.rawData = r.alignedBytes(4, start);
     else if (field === 10) {
       if (wire === WireType.LEN) (f.doubleData ??= []).push(r.packedFixed(Float64Array));
       else (f.doubleData ??= []).push(new Float64Array([r.double()]));

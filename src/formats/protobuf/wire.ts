@@ -194,15 +194,22 @@ export class WireReader {
     ctor: { new (b: ArrayBufferLike, off: number, len: number): T; new (n: number): T; BYTES_PER_ELEMENT: number },
     tagStart?: number,
   ): T {
-    const bytes = this.bytes();
-    const size = ctor.BYTES_PER_ELEMENT;
-    const shift = bytes.byteOffset % size;
-    const at = bytes.byteOffset - this.buf.byteOffset;
-    if (shift !== 0 && this.overwritable && tagStart !== undefined && at - shift >= tagStart && bytes.length % size === 0) {
-      this.buf.copyWithin(at - shift, at, at + bytes.length);
-      return new ctor(this.buf.buffer, bytes.byteOffset - shift, bytes.length / size);
-    }
+    const bytes = tagStart === undefined ? this.bytes() : this.alignedBytes(ctor.BYTES_PER_ELEMENT, tagStart);
     return viewAs(bytes, ctor);
+  }
+
+  /**
+   * A length-delimited payload, on an overwritable reader moved to an address that is a multiple of
+   * `alignment` when there is room between the field's tag (at `tagStart`) and the payload; as it is
+   * otherwise. Typed-array views of it then need no copy.
+   */
+  alignedBytes(alignment: number, tagStart: number): Uint8Array {
+    const bytes = this.bytes();
+    const shift = bytes.byteOffset % alignment;
+    const at = bytes.byteOffset - this.buf.byteOffset;
+    if (shift === 0 || !this.overwritable || at - shift < tagStart) return bytes;
+    this.buf.copyWithin(at - shift, at, at + bytes.length);
+    return this.buf.subarray(at - shift, at - shift + bytes.length);
   }
 }
 
