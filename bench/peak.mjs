@@ -38,3 +38,43 @@ export function measureScalarPeak({ iterations = 50_000_000, repeats = 5 } = {})
   if (!Number.isFinite(sink)) throw new Error('peak loop diverged');
   return { gflops: (iterations * FLOPS_PER_ITERATION) / (best * 1e6), bestMs: best, iterations };
 }
+
+/**
+ * The same loop on `threads` worker threads at once: their summed rate, measured over the same wall-clock
+ * window. On a machine whose cores are really independent this is `threads` times the one-thread peak;
+ * on a shared virtual machine (vCPUs that are hyper-threads of one host core, or busy neighbours) it is
+ * less, and that ratio is the ceiling for any multi-threaded speedup of compute-bound code in the same run.
+ */
+export async function measureScalarPeakOnThreads(threads, { iterations = 50_000_000, repeats = 3 } = {}) {
+  const { Worker } = await import('node:worker_threads');
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    ${multiplyAddLoop.toString()}
+    multiplyAddLoop(1000000, 0.999999, 1e-6);
+    parentPort.on('message', () => {
+      const t0 = Date.now();
+      const sink = multiplyAddLoop(workerData.iterations, 0.999999, 1e-6);
+      parentPort.postMessage({ ms: Date.now() - t0, sink });
+    });
+    parentPort.postMessage('ready');`;
+  const workers = Array.from({ length: threads }, () => new Worker(source, { eval: true, workerData: { iterations } }));
+  const next = (w) => new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  try {
+    await Promise.all(workers.map(next));
+    let best = 0;
+    for (let r = 0; r < repeats; r++) {
+      const done = workers.map(next);
+      workers.forEach((w) => w.postMessage('go'));
+      const results = await Promise.all(done);
+      // Summed rate: each thread's work over the slowest thread's time (they ran side by side).
+      const slowest = Math.max(...results.map((x) => x.ms));
+      best = Math.max(best, (threads * iterations * FLOPS_PER_ITERATION) / (slowest * 1e6));
+    }
+    return { gflops: best, threads, iterations };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

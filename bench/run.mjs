@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildResNet50, mulberry32 } from './resnet50.mjs';
 import { countFlops } from './flops.mjs';
-import { measureScalarPeak } from './peak.mjs';
+import { measureScalarPeak, measureScalarPeakOnThreads } from './peak.mjs';
 import { HAVE_GNU_TIME, maxRelError, measureCommandRuns, timeRuns } from './measure.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -241,6 +241,14 @@ const peak = measureScalarPeak();
 row('runtime', 'V8 scalar peak: 12 float64 multiply-add chains, 1 thread', `${peak.gflops.toFixed(2)} GFLOP/s`, `best of 5 x ${peak.iterations / 1e6}M iterations`, {
   gflops: peak.gflops,
 });
+{
+  const two = await measureScalarPeakOnThreads(2);
+  row('runtime', 'V8 scalar peak, 2 threads side by side (summed)', `${two.gflops.toFixed(2)} GFLOP/s`,
+    `${(two.gflops / peak.gflops).toFixed(2)}x one thread: the ceiling for any 2-thread speedup in this run; best of 3`, {
+      gflops: two.gflops,
+      ratioToOneThread: two.gflops / peak.gflops,
+    });
+}
 
 if (distHas('runtime/gemmCore.js')) {
   const { sgemm } = await import(path.join(DIST, 'runtime', 'gemmCore.js'));
