@@ -5,6 +5,10 @@ export function timeRuns(
   fn: () => unknown,
   options?: { warmup?: number; maxRuns?: number; budgetMs?: number },
 ): Promise<{ runs: number; medianMs: number; bestMs: number; timesMs: number[] }>;
+export function timeRunsAlternating(
+  fns: (() => unknown)[],
+  options?: { warmup?: number; maxRuns?: number; budgetMs?: number },
+): Promise<{ runs: number; medianMs: number; bestMs: number; timesMs: number[] }[]>;
 export function measureCommand(
   command: string,
   args: string[],

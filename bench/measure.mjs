@@ -32,6 +32,25 @@ export async function timeRuns(fn, { warmup = 1, maxRuns = 5, budgetMs = 10_000 
 }
 
 /**
+ * Time several functions in alternation (a, b, a, b, ...), so that a change in the machine's load during
+ * the measurement hits all of them alike: `warmup` untimed rounds, then timed rounds until `maxRuns`
+ * rounds are done or `budgetMs` has passed. One result per function, as timeRuns gives.
+ */
+export async function timeRunsAlternating(fns, { warmup = 1, maxRuns = 5, budgetMs = 10_000 } = {}) {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
+  const times = fns.map(() => []);
+  const start = performance.now();
+  do {
+    for (let k = 0; k < fns.length; k++) {
+      const t0 = performance.now();
+      await fns[k]();
+      times[k].push(performance.now() - t0);
+    }
+  } while (times[0].length < maxRuns && performance.now() - start < budgetMs);
+  return times.map((t) => ({ runs: t.length, medianMs: median(t), bestMs: Math.min(...t), timesMs: t }));
+}
+
+/**
  * Run a command once and measure its wall time (ms, from spawn to exit) and peak RSS (MiB). Peak RSS comes
  * from GNU time's %M when /usr/bin/time exists; otherwise Node commands go through bench/rss-wrapper.mjs,
  * which runs the script in its own process and reports process.resourceUsage().maxRSS on exit.
