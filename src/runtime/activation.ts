@@ -1,6 +1,7 @@
 import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
 import { BigArray, NumberArray, allocate, broadcastDims, floatValues, formatDims, isBigArray, normalizeAxis, planBroadcast } from './broadcast.js';
+import { runPointwise } from './parallel.js';
 
 // Activations, Softmax/LogSoftmax, and the inference-time identities (Dropout, Identity). Each op is one
 // loop over the elements; parameters are read once per node, never per element.
@@ -38,7 +39,7 @@ const relu: KernelConfig = {
       for (let i = 0; i < d.length; i++) o[i] = d[i]! > 0n ? d[i]! : 0n;
     } else {
       if (x.dtype === DataType.BOOL) throw kernelError(ctx.node, 'input is bool');
-      reluNumbers(x.data as NumberArray, out as NumberArray);
+      reluNumbers(x.data as NumberArray, out as NumberArray, ctx.threads);
     }
     return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
   },
@@ -81,17 +82,16 @@ const prelu: KernelConfig = {
 };
 
 // The element loops live in small functions of their own: V8 optimizes them once for their argument
-// types, instead of re-optimizing (and deoptimizing) the whole kernel body on every node.
-function reluNumbers(d: NumberArray, o: NumberArray): void {
-  if (d instanceof Float32Array && o instanceof Float32Array) return reluFloat32(d, o);
+// types, instead of re-optimizing (and deoptimizing) the whole kernel body on every node. Float32 Relu and
+// Clip with a non-negative lower bound run on the float bit patterns (see pointwise.ts), on worker threads
+// too when the tensor is large.
+function reluNumbers(d: NumberArray, o: NumberArray, threads: number): void {
+  if (d instanceof Float32Array && o instanceof Float32Array) {
+    runPointwise({ op: 'relu', x: int32View(d), out: int32View(o), count: d.length }, threads);
+    return;
+  }
   for (let i = 0; i < d.length; i++) o[i] = d[i]! > 0 ? d[i]! : 0;
 }
-
-// Float32 Relu and Clip with a non-negative lower bound run on the IEEE bit patterns as int32: for
-// non-negative floats the integer order is the float order, so clamping is branch-free integer math
-// (x & ~(x >> 31) sends every negative float to +0). Compare-and-select on random signs mispredicts about
-// half the time: this is ~5x faster on activations. NaN keeps the result of the plain comparisons.
-const FLOAT_INFINITY_BITS = 0x7f800000;
 
 function floatBits(v: number): number {
   BIT_CAST_F32[0] = v;
@@ -104,46 +104,18 @@ function int32View(a: Float32Array): Int32Array {
   return new Int32Array(a.buffer, a.byteOffset, a.length);
 }
 
-/** Relu: NaN → 0, like `v > 0 ? v : 0`. */
-function reluFloat32(d: Float32Array, o: Float32Array): void {
-  reluBits(int32View(d), int32View(o));
-}
-
-function reluBits(d: Int32Array, o: Int32Array): void {
-  const n = d.length;
-  for (let i = 0; i < n; i++) {
-    const b = d[i]!;
-    o[i] = b > FLOAT_INFINITY_BITS ? 0 : b & ~(b >> 31);
-  }
-}
-
 /** o = min(max(d, lo), hi), with lo <= hi. NaN stays NaN (both comparisons are false). */
-function clipFloat32(d: Float32Array, o: Float32Array, lo: number, hi: number): void {
+function clipFloat32(d: Float32Array, o: Float32Array, lo: number, hi: number, threads: number): void {
   // Bounds exactly representable in float32 (Clip's are: they come from float32 inputs or attributes).
   if (lo >= 0 && Math.fround(lo) === lo && Math.fround(hi) === hi) {
-    return clipBits(int32View(d), int32View(o), floatBits(lo + 0), floatBits(hi + 0)); // + 0: -0 → +0
+    // + 0: -0 → +0
+    runPointwise({ op: 'clip', x: int32View(d), out: int32View(o), lo: floatBits(lo + 0), hi: floatBits(hi + 0), count: d.length }, threads);
+    return;
   }
   const n = d.length;
   for (let i = 0; i < n; i++) {
     const v = d[i]!;
     o[i] = v < lo ? lo : v > hi ? hi : v;
-  }
-}
-
-/** Clip on bit patterns, 0 <= lo <= hi (as bits). The differences below stay inside int32. */
-function clipBits(d: Int32Array, o: Int32Array, lo: number, hi: number): void {
-  const n = d.length;
-  for (let i = 0; i < n; i++) {
-    const b = d[i]!;
-    if ((b & 0x7fffffff) > FLOAT_INFINITY_BITS) {
-      o[i] = b; // NaN
-      continue;
-    }
-    const positive = b & ~(b >> 31);
-    const below = positive - lo;
-    const raised = positive - (below & (below >> 31));
-    const above = raised - hi;
-    o[i] = hi + (above & (above >> 31));
   }
 }
 
@@ -193,7 +165,7 @@ const clip: KernelConfig = {
     } else {
       // ORT applies min then max, so hi wins when lo > hi.
       const low = lo > hi ? hi : lo;
-      if (x.data instanceof Float32Array) clipFloat32(x.data, out as Float32Array, low, hi);
+      if (x.data instanceof Float32Array) clipFloat32(x.data, out as Float32Array, low, hi, ctx.threads);
       else clipNumbers(x.data as NumberArray, out as NumberArray, low, hi);
     }
     return [{ dtype: x.dtype, dims: [...x.dims], data: out }];

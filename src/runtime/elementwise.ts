@@ -1,6 +1,7 @@
 import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput } from './kernel.js';
 import { BigArray, NumberArray, allocate, broadcastDims, formatDims, isBigArray, planBroadcast } from './broadcast.js';
+import { runPointwise } from './parallel.js';
 
 // Elementwise arithmetic with ONNX multidirectional broadcasting (opset 7+) and the opset-1..6 legacy
 // form (`broadcast`=1 with B aligned at `axis`). Each op has one loop per element representation (JS
@@ -172,6 +173,11 @@ function checkArithmeticType(ctx: KernelContext, t: RtTensor): void {
   }
 }
 
+function sameFloat32Shape(a: RtTensor, b: RtTensor): boolean {
+  return a.data instanceof Float32Array && b.data instanceof Float32Array && a.dtype === DataType.FLOAT && b.dtype === DataType.FLOAT &&
+    a.dims.length === b.dims.length && a.dims.every((d, i) => d === b.dims[i]);
+}
+
 function binaryKernel(opType: string, op: BinaryOp, arithmetic = true): KernelConfig {
   return {
     opType,
@@ -179,6 +185,12 @@ function binaryKernel(opType: string, op: BinaryOp, arithmetic = true): KernelCo
       const a = requireInput(ctx, 0, 'input A');
       const b = requireInput(ctx, 1, 'input B');
       if (arithmetic) checkArithmeticType(ctx, a);
+      if (op === ADD && sameFloat32Shape(a, b)) {
+        // Residual adds: no broadcast, on worker threads too when large (see pointwise.ts).
+        const out = allocate(ctx.node, DataType.FLOAT, a.data.length) as Float32Array;
+        runPointwise({ op: 'add', x: a.data as Float32Array, y: b.data as Float32Array, out, count: out.length }, ctx.threads);
+        return [{ dtype: DataType.FLOAT, dims: [...a.dims], data: out }];
+      }
       try {
         return [runBinary(ctx, op, a, b, true)];
       } catch (e) {

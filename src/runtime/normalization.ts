@@ -1,6 +1,6 @@
 import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requireFloat, requireInput } from './kernel.js';
 import { broadcastTo, formatDims, normalizeAxis } from './broadcast.js';
-import { floatOutput } from './parallel.js';
+import { floatOutput, runPointwise } from './parallel.js';
 
 // BatchNormalization (inference and batch-statistics training mode, opset 6..15 forms), and the
 // InstanceNormalization, LayerNormalization and GroupNormalization families. Statistics are computed in
@@ -22,20 +22,6 @@ function isTrainingBatchNorm(ctx: KernelContext): boolean {
   if (ctx.opset >= 14) return ctx.attrs.int('training_mode', 0) !== 0;
   if (ctx.opset < 7 && ctx.attrs.int('is_test', 0) !== 0) return false;
   return ctx.node.outputs.filter((o) => o !== '').length > 1;
-}
-
-/** out[n, c, i] = x[n, c, i]·a[c] + b[c]: its own function so V8 optimizes the loop once, not per node. */
-function channelAffine(x: Float32Array, out: Float32Array, a: Float64Array, b: Float64Array, batch: number, channels: number, plane: number): void {
-  let s = 0;
-  for (let n = 0; n < batch; n++) {
-    for (let c = 0; c < channels; c++) {
-      const ac = a[c]!;
-      const bc = b[c]!;
-      const end = s + plane;
-      for (let i = s; i < end; i++) out[i] = x[i]! * ac + bc;
-      s = end;
-    }
-  }
 }
 
 const batchNormalization: KernelConfig = {
@@ -96,7 +82,8 @@ const batchNormalization: KernelConfig = {
       a[c] = scale[c]! / Math.sqrt(useVar[c]! + epsilon);
       b[c] = bias[c]! - useMean[c]! * a[c]!;
     }
-    channelAffine(xData, out, a, b, batch, channels, plane);
+    // out[n, c, i] = x[n, c, i]·a[c] + b[c], on worker threads too when large (see pointwise.ts).
+    runPointwise({ op: 'channelAffine', x: xData, out, a, b, channels, plane, count: batch * channels }, ctx.threads);
     const results: RtTensor[] = [floatTensor([...x.dims], out)];
     if (training && batchMean && batchVar) {
       const paramDims = ctx.inputs[3]!.dims;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { MatrixOperand, sgemm } from './gemmCore.js';
+import { PointwiseJob, pointwiseRange } from './pointwise.js';
 import { CONTROL_SLOTS, DONE_CHUNKS, FAILED_CHUNK, NEXT_CHUNK, WORKER_CHUNKS, GemmJob, JobMessage, ParallelJob, workOn } from './parallelTasks.js';
 
 // Worker threads for the heavy kernels. runModel is synchronous, so the calling thread never yields to
@@ -178,4 +179,23 @@ export function parallelSgemm(
 /** Whether a kernel with this many multiply-adds should prepare shared buffers for threads. */
 export function worthThreads(threads: number, macs: number): boolean {
   return threads > 1 && macs >= MIN_PARALLEL_MACS && threadsAvailable(threads);
+}
+
+/** Below this many elements an elementwise op stays on the calling thread (a job costs ~50 µs). */
+const MIN_PARALLEL_ELEMENTS = 1 << 17;
+
+/**
+ * A pointwise job on up to `threads` threads when it is large and its arrays are shared (outputs of a
+ * threaded run are), else whole on the calling thread. `chunkSize` is set here.
+ */
+export function runPointwise(job: Omit<PointwiseJob, 'task' | 'chunkSize'>, threads: number): void {
+  const elements = job.op === 'channelAffine' ? job.count * job.plane! : job.count;
+  const chunks = Math.min(job.count, threads * 2);
+  const arrays = [job.x, job.out, ...(job.y ? [job.y] : [])];
+  const full: PointwiseJob = { ...job, task: 'pointwise', chunkSize: Math.floor(job.count / Math.max(1, chunks)) };
+  if (threads > 1 && elements >= MIN_PARALLEL_ELEMENTS && chunks > 1 && arrays.every((a) => a.buffer instanceof SharedArrayBuffer) && threadsAvailable(threads)) {
+    runJob(full, chunks, threads);
+  } else {
+    pointwiseRange(full, 0, job.count);
+  }
 }

@@ -1,6 +1,7 @@
 import { MatrixOperand, sgemm } from './gemmCore.js';
 import { depthwisePlanes } from './depthwise.js';
 import { im2colChannels } from './im2col.js';
+import { PointwiseJob, pointwiseRange } from './pointwise.js';
 import { WindowGeometry } from './windowGeometry.js';
 
 // The work that worker threads share with the calling thread. A job is split into numbered chunks; the
@@ -56,7 +57,7 @@ export interface Im2colJob {
   chunkSize: number;
 }
 
-export type ParallelJob = GemmJob | DepthwiseJob | Im2colJob;
+export type ParallelJob = GemmJob | DepthwiseJob | Im2colJob | PointwiseJob;
 
 export interface JobMessage {
   job: ParallelJob;
@@ -69,6 +70,11 @@ export function runChunk(job: ParallelJob, chunk: number, chunks: number): void 
     const first = chunk * job.chunkSize;
     const last = chunk === chunks - 1 ? job.planes : first + job.chunkSize;
     depthwisePlanes(job.geometry, job.src, job.weights, job.out, first, last);
+    return;
+  }
+  if (job.task === 'pointwise') {
+    const first = chunk * job.chunkSize;
+    pointwiseRange(job, first, chunk === chunks - 1 ? job.count : first + job.chunkSize);
     return;
   }
   if (job.task === 'im2col') {

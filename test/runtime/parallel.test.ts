@@ -3,7 +3,7 @@ import { Attribute, DataType, Model, Node, createTensor, emptyGraph, floatAttr, 
 import { runModel } from '../../src/runtime/engine.js';
 import { AttributeReader, RtTensor } from '../../src/runtime/kernel.js';
 import { findKernel } from '../../src/runtime/kernels.js';
-import { closeThreadPool, threadsAvailable, workerStats } from '../../src/runtime/parallel.js';
+import { closeThreadPool, sharedFloat32, threadsAvailable, withSharedOutputs, workerStats } from '../../src/runtime/parallel.js';
 import { randomF32, rng } from '../helpers/kernelHarness.js';
 
 // The threaded kernels split C into row or column ranges (GEMM) or output planes (depthwise) and compute
@@ -12,7 +12,8 @@ import { randomF32, rng } from '../helpers/kernelHarness.js';
 
 function runNode(op: string, inputs: RtTensor[], attributes: Attribute[], threads: number): Float32Array {
   const node: Node = { name: `${op}_threads`, opType: op, domain: '', inputs: inputs.map((_, i) => `in${i}`), outputs: ['out'], attributes };
-  const [out] = findKernel(op)!.run({ node, opset: 13, inputs, attrs: new AttributeReader(node), threads });
+  // As in runModel: on several threads, kernel outputs are allocated in shared memory.
+  const [out] = withSharedOutputs(threads > 1, () => findKernel(op)!.run({ node, opset: 13, inputs, attrs: new AttributeReader(node), threads }));
   return out!.data as Float32Array;
 }
 
@@ -78,6 +79,28 @@ describe('threaded kernels match the single-threaded ones bit for bit', () => {
       [randomF32(r, [2, 96, 81, 81]), randomF32(r, [96, 1, 3, 3]), randomF32(r, [96])],
       [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('group', 96)],
     );
+  });
+
+  // Elementwise ops go to worker threads only when their input already lives in shared memory (an output
+  // of a threaded run), so these inputs are shared, with NaN, ±0, ±Infinity and denormals mixed in.
+  const sharedInput = (r: () => number, dims: number[]): RtTensor => {
+    const t = randomF32(r, dims, -3, 3);
+    const data = sharedFloat32(t.data.length);
+    data.set(t.data as Float32Array);
+    [NaN, -0, 0, Infinity, -Infinity, 1e-40, -1e-40].forEach((v, i) => (data[i * 997] = v));
+    return { ...t, data };
+  };
+
+  it('Relu, Clip, same-shape Add and BatchNormalization on shared inputs (split by element ranges and planes)', async () => {
+    const r = rng(17);
+    const dims = [2, 24, 61, 53];
+    const x = sharedInput(r, dims);
+    await expectThreadedEqual('Relu', [x], []);
+    const bound = (v: number): RtTensor => ({ dtype: x.dtype, dims: [], data: Float32Array.of(v) });
+    await expectThreadedEqual('Clip', [x, bound(0), bound(6)], []);
+    await expectThreadedEqual('Add', [x, sharedInput(r, dims)], []);
+    const perChannel = () => randomF32(r, [24], 0.5, 2);
+    await expectThreadedEqual('BatchNormalization', [x, perChannel(), perChannel(), perChannel(), perChannel()], [floatAttr('epsilon', 1e-3)]);
   });
 
   it('Gemm with transB, alpha and a broadcast C', async () => {
