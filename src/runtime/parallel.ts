@@ -164,9 +164,11 @@ export function parallelSgemm(
   // Every chunk packs the operand it does not split: split the longer side so the repacked one is smaller.
   const splitRows = M > N;
   const total = splitRows ? M : N;
-  // Whole register tiles per chunk (4 rows or 3 columns; see gemmCore), at least 2 chunks per thread.
+  // Whole register tiles per chunk (4 rows or 3 columns; see gemmCore). Column chunks are cheap to start
+  // (each packs the small A again): 4 per thread balance the load. Row chunks each pack all of B again,
+  // so there are 2 per thread.
   const unit = splitRows ? 4 : 3;
-  const chunks = Math.min(threads * 4, Math.floor(total / (2 * unit)));
+  const chunks = Math.min(threads * (splitRows ? 2 : 4), Math.floor(total / (2 * unit)));
   if (threads <= 1 || macs < MIN_PARALLEL_MACS || chunks < 2 || !isShared(a.data) || !isShared(b.data) || !isShared(c) || !threadsAvailable(threads)) {
     sgemm(M, N, K, alpha, a, b, c, cOffset, ldc);
     return;
