@@ -244,7 +244,7 @@ row('runtime', 'V8 scalar peak: 12 float64 multiply-add chains, 1 thread', `${pe
 {
   const two = await measureScalarPeakOnThreads(2);
   row('runtime', 'V8 scalar peak, 2 threads side by side (summed)', `${two.gflops.toFixed(2)} GFLOP/s`,
-    `${(two.gflops / peak.gflops).toFixed(2)}x one thread: the ceiling for any 2-thread speedup in this run; best of 3`, {
+    `${(two.gflops / peak.gflops).toFixed(2)}x one thread: what the second core gave at that moment (it varies between runs); best of 3`, {
       gflops: two.gflops,
       ratioToOneThread: two.gflops / peak.gflops,
     });
