@@ -43,3 +43,51 @@ export function measureGemmCore(sgemm, { repeats = 5, flopsPerBatch = 2e9 } = {}
   }
   return { perShape, gflops: totalFlops / (totalMs * 1e6) };
 }
+
+/**
+ * The GEMM core on one conv shape (ResNet-50 3x3 64@56), on two worker threads at once, each on its own
+ * data, against each alone. This bounds what splitting one GEMM across two threads can give on this
+ * machine: memory, caches and the host are shared even when no data is.
+ */
+export async function measureGemmPair({ rounds = 3, ms = 2000 } = {}) {
+  const { Worker } = await import('node:worker_threads');
+  const gemmCoreUrl = new URL('../dist/runtime/gemmCore.js', import.meta.url).href;
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.gemmCoreUrl).then(({ sgemm }) => {
+      const [M, N, K] = [64, 56 * 56, 64 * 9];
+      const A = new Float32Array(M * K).fill(0.5), B = new Float32Array(K * N).fill(0.25), C = new Float32Array(M * N);
+      const run = () => sgemm(M, N, K, 1, { data: A, offset: 0, stride: K }, { data: B, offset: 0, stride: N }, C, 0, N);
+      for (let i = 0; i < 5; i++) run();
+      parentPort.on('message', (ms) => {
+        const t0 = performance.now();
+        let n = 0;
+        while (performance.now() - t0 < ms) { run(); n++; }
+        parentPort.postMessage((2 * M * N * K * n) / ((performance.now() - t0) * 1e6));
+      });
+      parentPort.postMessage('ready');
+    });`;
+  const workers = [0, 1].map(() => new Worker(source, { eval: true, workerData: { gemmCoreUrl } }));
+  const next = (w) => new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  const timed = (list) => Promise.all(list.map((w) => {
+    const done = next(w);
+    w.postMessage(ms);
+    return done;
+  }));
+  try {
+    await Promise.all(workers.map(next));
+    const ratios = [];
+    for (let r = 0; r < rounds; r++) {
+      const [a] = await timed([workers[0]]);
+      const [b] = await timed([workers[1]]);
+      const both = await timed(workers);
+      ratios.push((both[0] + both[1]) / ((a + b) / 2));
+    }
+    return { ratios, best: Math.max(...ratios), median: [...ratios].sort((x, y) => x - y)[ratios.length >> 1] };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -262,6 +262,13 @@ if (distHas('runtime/gemmCore.js')) {
       fractionOfScalarPeak: core.gflops / peak.gflops,
       perShape: core.perShape,
     });
+  const { measureGemmPair } = await import('./gemmCore.mjs');
+  const pair = await measureGemmPair();
+  row('runtime', 'bnc GEMM core, 2 independent copies side by side (summed rate)', `${pair.median.toFixed(2)}x one copy`,
+    `median of ${pair.ratios.length} rounds (${pair.ratios.map((x) => x.toFixed(2)).join(', ')}): how far 2 threads can scale this kernel on this machine`, {
+      ratios: pair.ratios,
+      median: pair.median,
+    });
 } else {
   skip('runtime', 'bnc GEMM core (sgemm)', 'runtime not built (dist/runtime/gemmCore.js missing)');
 }
