@@ -1,4 +1,5 @@
-import { Model } from '../ir/index.js';
+import { BncError, Model } from '../ir/index.js';
+import { WireError } from './protobuf/wire.js';
 
 /** The model formats bnc reads; each reader registers a test for its files and an open function. */
 export interface ModelFormat {
@@ -18,4 +19,23 @@ export interface OpenOptions {
   warn?: (message: string) => void;
   /** Bytes read so far of the model's files (large ones only), for a progress bar. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+/**
+ * Run a binary decoder for `file`: wire-format damage becomes one CORRUPT error saying the file is
+ * `notWhat` (e.g. "not a valid ONNX model"), and every bnc error names the file.
+ */
+export function decodingFile<T>(file: string, notWhat: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof WireError) {
+      throw new BncError(`${file}: ${notWhat} (${e.message}); the file may be truncated or corrupted`, { file, code: 'CORRUPT' });
+    }
+    if (e instanceof BncError) {
+      e.file ??= file;
+      if (!e.message.startsWith(file)) e.message = `${file}: ${e.message}`;
+    }
+    throw e;
+  }
 }

@@ -5,13 +5,11 @@ import {
   Node,
   Tensor,
   ValueInfo,
-  bfloat16BitsToNumber,
   dtypeName,
-  float16BitsToNumber,
   onnxOpset,
   topologicalOrder,
 } from '../ir/index.js';
-import { AttributeReader, KernelContext, RtTensor, kernelError } from './kernel.js';
+import { AttributeReader, KernelContext, RtTensor, kernelError, runtimeTensor } from './kernel.js';
 import { inferShapes } from './shapeInference.js';
 import { findKernel } from './kernels.js';
 import { threadsAvailable, withSharedOutputs } from './parallel.js';
@@ -88,17 +86,7 @@ export function checkSupported(model: Model): void {
 
 /** An initializer in runtime form: float16/bfloat16 widened to float32, everything else shared as is. */
 export function runtimeTensorFromInitializer(t: Tensor): RtTensor {
-  if (Array.isArray(t.data) || t.raw) {
-    throw new BncError(`initializer '${t.name}' has type ${dtypeName(t.dtype)}, which bnc's runtime cannot hold`, { code: 'UNSUPPORTED_TYPE' });
-  }
-  if (t.dtype === DataType.FLOAT16 || t.dtype === DataType.BFLOAT16) {
-    const bits = t.data as Uint16Array;
-    const widen = t.dtype === DataType.FLOAT16 ? float16BitsToNumber : bfloat16BitsToNumber;
-    const out = new Float32Array(bits.length);
-    for (let i = 0; i < bits.length; i++) out[i] = widen(bits[i]!);
-    return { dtype: DataType.FLOAT, dims: [...t.dims], data: out };
-  }
-  return { dtype: t.dtype, dims: [...t.dims], data: t.data };
+  return runtimeTensor(t, (type) => new BncError(`initializer '${t.name}' has ${type}, which bnc's runtime cannot hold`, { code: 'UNSUPPORTED_TYPE' }));
 }
 
 /** The runtime element type a declared type is held in (float16 values are run as float32). */

@@ -1,4 +1,4 @@
-import { Attribute, BncError, DataType, Node, Tensor, TypedArray, dtypeName } from '../ir/index.js';
+import { Attribute, BncError, DataType, Node, Tensor, TypedArray, bfloat16BitsToNumber, dtypeName, float16BitsToNumber } from '../ir/index.js';
 
 /**
  * A runtime value: element type (IR DataType numbers), dims, and the elements in C order.
@@ -119,4 +119,20 @@ export function sizeOf(dims: readonly number[]): number {
 
 export function floatTensor(dims: number[], data?: Float32Array): RtTensor {
   return { dtype: DataType.FLOAT, dims, data: data ?? new Float32Array(sizeOf(dims)) };
+}
+
+/**
+ * A model tensor (initializer or attribute) in runtime form: float16/bfloat16 widened to float32,
+ * everything else shared as is. `unsupported` makes the error for types the runtime cannot hold.
+ */
+export function runtimeTensor(t: Tensor, unsupported: (message: string) => Error): RtTensor {
+  if (Array.isArray(t.data) || t.raw) throw unsupported(`type ${dtypeName(t.dtype)}`);
+  if (t.dtype === DataType.FLOAT16 || t.dtype === DataType.BFLOAT16) {
+    const bits = t.data as Uint16Array;
+    const widen = t.dtype === DataType.FLOAT16 ? float16BitsToNumber : bfloat16BitsToNumber;
+    const out = new Float32Array(bits.length);
+    for (let i = 0; i < bits.length; i++) out[i] = widen(bits[i]!);
+    return { dtype: DataType.FLOAT, dims: [...t.dims], data: out };
+  }
+  return { dtype: t.dtype, dims: [...t.dims], data: t.data };
 }

@@ -44,7 +44,7 @@ export function pointwiseRange(job: PointwiseJob, first: number, last: number): 
 // floats the integer order is the float order, so clamping is branch-free integer math (b & ~(b >> 31)
 // sends every negative float to +0). Compare-and-select on random signs mispredicts about half the time:
 // this is ~5x faster on activations.
-export const FLOAT_INFINITY_BITS = 0x7f800000;
+const FLOAT_INFINITY_BITS = 0x7f800000;
 
 /** Relu on bits: NaN → 0, like `v > 0 ? v : 0`. */
 function reluBits(d: Int32Array, o: Int32Array, first: number, last: number): void {

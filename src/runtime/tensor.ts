@@ -1,5 +1,5 @@
-import { DataType, Tensor, dtypeName, float16BitsToNumber, bfloat16BitsToNumber, numberToFloat16Bits } from '../ir/index.js';
-import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
+import { DataType, Tensor, dtypeName, float16BitsToNumber, numberToFloat16Bits } from '../ir/index.js';
+import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, runtimeTensor, sizeOf } from './kernel.js';
 import {
   NumberArray,
   allocate,
@@ -435,15 +435,7 @@ const shape: KernelConfig = {
 
 /** A constant from the model (attribute tensor) in runtime form: float16/bfloat16 widen to float32. */
 export function runtimeTensorOf(ctx: KernelContext, t: Tensor): RtTensor {
-  if (Array.isArray(t.data) || t.raw) throw kernelError(ctx.node, `constant of type ${dtypeName(t.dtype)} is not supported by bnc's runtime`);
-  if (t.dtype === DataType.FLOAT16 || t.dtype === DataType.BFLOAT16) {
-    const bits = t.data as Uint16Array;
-    const widen = t.dtype === DataType.FLOAT16 ? float16BitsToNumber : bfloat16BitsToNumber;
-    const out = new Float32Array(bits.length);
-    for (let i = 0; i < bits.length; i++) out[i] = widen(bits[i]!);
-    return { dtype: DataType.FLOAT, dims: [...t.dims], data: out };
-  }
-  return { dtype: t.dtype, dims: [...t.dims], data: t.data };
+  return runtimeTensor(t, (type) => kernelError(ctx.node, `constant of ${type} is not supported by bnc's runtime`));
 }
 
 const constant: KernelConfig = {

@@ -1,5 +1,6 @@
 import { BncError } from '../../ir/index.js';
 import { WireError, WireReader, WireType } from '../protobuf/wire.js';
+import { decodingFile } from '../format.js';
 import { caffeType } from './schema.js';
 
 // Binary .caffemodel (a NetParameter with the weights in each layer's blobs). The blobs are read by
@@ -37,21 +38,7 @@ const V1_TYPE_NAMES: Record<number, string> = {};
  * copied: `bytes` no longer holds a valid caffemodel afterwards.
  */
 export function parseCaffemodel(bytes: Uint8Array, file: string, options: { overwriteBytes?: boolean } = {}): LayerWeights[] {
-  try {
-    return decodeNet(new WireReader(bytes, 0, bytes.length, { overwritable: options.overwriteBytes }));
-  } catch (e) {
-    if (e instanceof WireError) {
-      throw new BncError(`${file}: not a readable .caffemodel (${e.message}); the file may be truncated or corrupted`, {
-        file,
-        code: 'CORRUPT',
-      });
-    }
-    if (e instanceof BncError) {
-      e.file ??= file;
-      if (!e.message.startsWith(file)) e.message = `${file}: ${e.message}`;
-    }
-    throw e;
-  }
+  return decodingFile(file, 'not a readable .caffemodel', () => decodeNet(new WireReader(bytes, 0, bytes.length, { overwritable: options.overwriteBytes })));
 }
 
 function decodeNet(r: WireReader): LayerWeights[] {

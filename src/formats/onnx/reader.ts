@@ -20,6 +20,7 @@ import {
   validateGraph,
 } from '../../ir/index.js';
 import { WireError, WireReader, WireType, viewAs } from '../protobuf/wire.js';
+import { decodingFile } from '../format.js';
 
 // Field numbers from onnx.proto (ONNX 1.17). Anything else a message carries is kept verbatim.
 
@@ -84,22 +85,9 @@ const PROGRESS_MIN_BYTES = 32 * 2 ** 20;
 const PROGRESS_CHUNK_BYTES = 8 * 2 ** 20;
 
 export function parseOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}, file = '<buffer>'): Model {
-  let model: Model;
-  try {
-    model = decodeModel(new WireReader(bytes, 0, bytes.length, { overwritable: options.overwriteBytes }), options.baseDir);
-  } catch (e) {
-    if (e instanceof WireError) {
-      throw new BncError(`${file}: not a valid ONNX model (${e.message}); the file may be truncated or corrupted`, {
-        file,
-        code: 'CORRUPT',
-      });
-    }
-    if (e instanceof BncError) {
-      e.file ??= file;
-      if (!e.message.startsWith(file)) e.message = `${file}: ${e.message}`;
-    }
-    throw e;
-  }
+  const model = decodingFile(file, 'not a valid ONNX model', () =>
+    decodeModel(new WireReader(bytes, 0, bytes.length, { overwritable: options.overwriteBytes }), options.baseDir),
+  );
   if (!model.graph.nodes.length && !model.graph.inputs.length && !model.graph.outputs.length) {
     throw new BncError(`${file}: not an ONNX model (no graph found)`, { file, code: 'CORRUPT' });
   }
