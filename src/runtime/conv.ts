@@ -10,6 +10,7 @@ import {
   product,
   readWindowAttributes,
   realOutputShape,
+  statedPads,
   to3d,
 } from './windowGeometry.js';
 
@@ -269,13 +270,7 @@ function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: n
         throw kernelError(ctx.node, `output_shape [${outputShape ?? ''}] asks for ${out} on spatial axis ${i}, more than the ${full} this ConvTranspose produces (use output_padding)`);
       }
     } else {
-      if (autoPad === 'VALID') {
-        begin = 0;
-        end = 0;
-      } else {
-        begin = pads[i]!;
-        end = pads[i + rank]!;
-      }
+      [begin, end] = statedPads(autoPad, pads, i, rank);
       out = full - begin - end;
     }
     if (out < 1) throw kernelError(ctx.node, `output size ${out} on spatial axis ${i} is not positive`);

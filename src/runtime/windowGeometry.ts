@@ -89,13 +89,7 @@ export function forwardGeometry(
       begin = autoPad === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
       end = total - begin;
     } else {
-      if (autoPad === 'VALID') {
-        begin = 0;
-        end = 0;
-      } else {
-        begin = pads[i]!;
-        end = pads[i + rank]!;
-      }
+      [begin, end] = statedPads(autoPad, pads, i, rank);
       const span = size + begin + end - extent;
       if (span < 0) {
         throw kernelError(ctx.node, `the window (extent ${extent}) is larger than the padded input (${size + begin + end}) on spatial axis ${i}`);
@@ -139,4 +133,9 @@ export function validOutputRange(outSize: number, inSize: number, stride: number
   const lo = Math.max(0, Math.ceil(-shift / stride));
   const hi = Math.min(outSize, Math.floor((inSize - 1 - shift) / stride) + 1);
   return [lo, Math.max(lo, hi)];
+}
+
+/** Padding of spatial axis `i` when it is not computed (auto_pad VALID: none; NOTSET: the `pads` attribute). */
+export function statedPads(autoPad: string, pads: readonly number[], i: number, rank: number): [number, number] {
+  return autoPad === 'VALID' ? [0, 0] : [pads[i]!, pads[i + rank]!];
 }

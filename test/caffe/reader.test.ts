@@ -6,9 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CaffeConversion, readCaffeFiles } from '../../src/formats/caffe/index.js';
 import { caffePooledSize } from '../../src/formats/caffe/layers.js';
 import { serializeOnnx } from '../../src/formats/onnx/index.js';
-import { BncError } from '../../src/ir/index.js';
 import { REPO } from '../helpers/cli.js';
 import { runOrt } from '../helpers/ort.js';
+import { bncErrorOf } from '../helpers/errors.js';
 
 // Reader behaviour on small nets written here: weights encoded by protobufjs (a generic encoder, not
 // bnc's), expected values from plain reference loops in this file.
@@ -46,16 +46,6 @@ function writeNet(name: string, prototxt: string, layers: LayerIn[] | undefined,
 
 function convert(files: { prototxt: string; caffemodel?: string }, warnings: string[] = []): CaffeConversion {
   return readCaffeFiles(files.prototxt, files.caffemodel, { warn: (w) => warnings.push(w) });
-}
-
-function bncError(fn: () => unknown): BncError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BncError) return e;
-    throw e;
-  }
-  throw new Error('expected a BncError');
 }
 
 const seq = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
@@ -105,7 +95,7 @@ describe('net inputs', () => {
   }
 
   it('a header input without a shape is an error naming it', () => {
-    const e = bncError(() => convert(writeNet('noshape', 'input: "data"\n' + body, [conv1x1Weights()])));
+    const e = bncErrorOf(() => convert(writeNet('noshape', 'input: "data"\n' + body, [conv1x1Weights()])));
     expect(e.message).toMatch(/net input 'data' has no shape/);
   });
 });
@@ -320,14 +310,14 @@ describe('bad input', () => {
     const bytes = fs.readFileSync(files.caffemodel!);
     const cut = path.join(tmp, 'truncated.caffemodel');
     fs.writeFileSync(cut, bytes.subarray(0, bytes.length - 7));
-    const e = bncError(() => convert({ prototxt: files.prototxt, caffemodel: cut }));
+    const e = bncErrorOf(() => convert({ prototxt: files.prototxt, caffemodel: cut }));
     expect(e.message).toMatch(/truncated\.caffemodel: not a readable \.caffemodel \(.*\); the file may be truncated or corrupted/);
     expect(e.exitCode).toBe(2);
   });
 
   it('a prototxt syntax error names line and column', () => {
     const files = writeNet('syntax', 'input: "data"\nlayer {\n  name: "a"\n  type "ReLU"\n}', []);
-    expect(bncError(() => convert(files)).message).toBe(`${files.prototxt}:4:8: expected ':' after 'type', found '"ReLU"'`);
+    expect(bncErrorOf(() => convert(files)).message).toBe(`${files.prototxt}:4:8: expected ':' after 'type', found '"ReLU"'`);
   });
 
   it('every unsupported layer is listed by name and type in one error', () => {
@@ -340,7 +330,7 @@ layer { name: "am" type: "ArgMax" bottom: "r" top: "am" }`,
       [],
     );
     const warnings: string[] = [];
-    const e = bncError(() => convert(files, warnings));
+    const e = bncErrorOf(() => convert(files, warnings));
     expect(e.message).toMatch(/2 unsupported layers in the TEST net: 'up' \(Interp\), 'am' \(ArgMax\)/);
     expect(e.code).toBe('UNSUPPORTED_LAYER');
     expect(warnings[0]).toMatch(/unknown field 'interp_param'/);
@@ -350,7 +340,7 @@ layer { name: "am" type: "ArgMax" bottom: "r" top: "am" }`,
     const files = writeNet('badshape', `input: "data" input_shape { dim: 1 dim: 2 dim: 3 dim: 4 }\n${conv1x1('data', 'out')}`, [
       { name: 'conv', type: 'Convolution', blobs: [{ dims: [2, 2, 3, 3], data: seq(36, () => 0.1) }, { dims: [2], data: [0, 0] }] },
     ]);
-    expect(bncError(() => convert(files)).message).toMatch(
+    expect(bncErrorOf(() => convert(files)).message).toMatch(
       /layer 'conv' \(Convolution\): weight blob 0 \(weight\) in .* has shape \[2,2,3,3\], but the prototxt implies \[2,2,1,1\]/,
     );
   });
@@ -363,7 +353,7 @@ layer { name: "am" type: "ArgMax" bottom: "r" top: "am" }`,
       const files = writeNet(`nan${word}`, `input: "data" input_shape { dim: 1 dim: 2 dim: 3 dim: 4 }\n${conv1x1('data', 'out')}`, [
         { name: 'conv', type: 'Convolution', blobs: [{ dims: [2, 2, 1, 1], data: [1, 2, bad, 4] }, { dims: [2], data: [0, 0] }] },
       ]);
-      expect(bncError(() => convert(files)).message).toMatch(new RegExp(`layer 'conv' \\(Convolution\\): weight blob 0 \\(weight\\) .* contains ${word} at element 2`));
+      expect(bncErrorOf(() => convert(files)).message).toMatch(new RegExp(`layer 'conv' \\(Convolution\\): weight blob 0 \\(weight\\) .* contains ${word} at element 2`));
     }
   });
 
@@ -372,7 +362,7 @@ layer { name: "am" type: "ArgMax" bottom: "r" top: "am" }`,
       { ...conv1x1Weights('stray'), type: 'Convolution' },
     ]);
     const warnings: string[] = [];
-    expect(bncError(() => convert(files, warnings)).message).toMatch(/no weights for 1 learnable layer: 'conv' \(Convolution\).*--random-weights/);
+    expect(bncErrorOf(() => convert(files, warnings)).message).toMatch(/no weights for 1 learnable layer: 'conv' \(Convolution\).*--random-weights/);
     expect(warnings.some((w) => /weights for 1 layer the prototxt does not have: 'stray'/.test(w))).toBe(true);
   });
 

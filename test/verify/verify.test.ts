@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BncError, DataType, intAttr, intsAttr } from '../../src/ir/index.js';
+import { DataType, intAttr, intsAttr } from '../../src/ir/index.js';
 import { serializeOnnx } from '../../src/formats/onnx/index.js';
 import { encodeNpy, readNpy } from '../../src/io/npy.js';
 import { parseToleranceOptions } from '../../src/verify/compare.js';
@@ -11,6 +11,7 @@ import { VerifyReport } from '../../src/verify/report.js';
 import { buildModel, f32, floatInput, node, normal, rng, uniform } from '../passes/graphBuilder.js';
 import { CHANNELS, clone, convNet, scaleConvChannel } from './nets.js';
 import { runOrt } from '../helpers/ort.js';
+import { bncErrorOf } from '../helpers/errors.js';
 
 // End-to-end tests of verifyModels on small conv nets built with the IR. Verdicts follow from how the
 // second model was made (a copy, a rewrite that keeps the function, or one channel scaled by 1.01); the
@@ -24,16 +25,6 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function options(extra: Partial<VerifyOptions> = {}): VerifyOptions {
   return { fileA: 'a.onnx', fileB: 'b.onnx', tolerance: parseToleranceOptions([], []), ...extra };
-}
-
-function bncErrorOf(fn: () => unknown): BncError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BncError) return e;
-    throw e;
-  }
-  throw new Error('expected a BncError');
 }
 
 describe('verifyModels on built conv nets', () => {
