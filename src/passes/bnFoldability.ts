@@ -48,11 +48,6 @@ export function isBatchNorm(node: Node): boolean {
   return node.opType === 'BatchNormalization' && isOnnxDomain(node);
 }
 
-/** A constant value: an initializer, the tensor of a Constant node, or an Identity/ConstantOfShape chain of one. */
-export function constantOf(graph: Graph, value: string): Tensor | undefined {
-  return value ? resolveConstant(graph, value)?.tensor : undefined;
-}
-
 /** Precondition 1: whether the BN uses stored statistics, and if not, what makes it train. */
 export function isInferenceBatchNorm(graph: Graph, bn: Node, opset?: number): { ok: boolean; reason?: string } {
   if ((getAttribute(bn, 'training_mode')?.i ?? 0) !== 0) {

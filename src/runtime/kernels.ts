@@ -29,7 +29,3 @@ for (const family of FAMILIES) for (const k of family) TABLE.set(`${k.domain ?? 
 export function findKernel(opType: string, domain = ''): KernelConfig | undefined {
   return TABLE.get(`${domain === 'ai.onnx' ? '' : domain}::${opType}`);
 }
-
-export function supportedOps(): string[] {
-  return [...TABLE.values()].map((k) => (k.domain ? `${k.domain}:${k.opType}` : k.opType)).sort();
-}

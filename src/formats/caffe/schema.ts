@@ -21,10 +21,6 @@ export function caffeType(name: string): protobuf.Type {
   return caffeSchema().lookupType(`caffe.${name}`);
 }
 
-export function caffeEnum(name: string): protobuf.Enum {
-  return caffeSchema().lookupEnum(`caffe.${name}`);
-}
-
 /**
  * Read access to one parameter message (e.g. a layer's convolution_param) with the schema's defaults
  * for fields the file leaves out. Works on prototxt objects and on protobufjs-decoded messages alike.

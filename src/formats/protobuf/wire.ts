@@ -376,6 +376,3 @@ export class WireWriter {
 export function utf8(bytes: Uint8Array): string {
   return textDecoder.decode(bytes);
 }
-export function toUtf8(s: string): Uint8Array {
-  return textEncoder.encode(s);
-}
