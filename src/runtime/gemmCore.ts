@@ -110,7 +110,16 @@ function packARows(src: Float32Array, offset: number, lda: number, out: number[]
       let d = o + r;
       if (r < rows) {
         let s = offset + (ic + i0 + r) * lda + pc;
-        for (let p = 0; p < kc; p++, d += MR) out[d] = src[s++]!;
+        let p = 0;
+        // Four reads per iteration share V8's per-iteration typed-array checks (see pointwise.ts).
+        for (; p + 4 <= kc; p += 4, s += 4, d += 4 * MR) {
+          const v0 = src[s]!, v1 = src[s + 1]!, v2 = src[s + 2]!, v3 = src[s + 3]!;
+          out[d] = v0;
+          out[d + MR] = v1;
+          out[d + 2 * MR] = v2;
+          out[d + 3 * MR] = v3;
+        }
+        for (; p < kc; p++, d += MR) out[d] = src[s++]!;
       } else {
         for (let p = 0; p < kc; p++, d += MR) out[d] = 0;
       }
@@ -148,7 +157,18 @@ function packBRows(src: Float32Array, offset: number, ldb: number, out: number[]
     const cols = Math.min(NR, nc - j0);
     let s = offset + pc * ldb + jc + j0;
     if (cols === NR) {
-      for (let p = 0; p < kc; p++, s += ldb, o += NR) {
+      let p = 0;
+      for (; p + 2 <= kc; p += 2, s += 2 * ldb, o += 2 * NR) {
+        const v0 = src[s]!, v1 = src[s + 1]!, v2 = src[s + 2]!;
+        const w0 = src[s + ldb]!, w1 = src[s + ldb + 1]!, w2 = src[s + ldb + 2]!;
+        out[o] = v0;
+        out[o + 1] = v1;
+        out[o + 2] = v2;
+        out[o + 3] = w0;
+        out[o + 4] = w1;
+        out[o + 5] = w2;
+      }
+      for (; p < kc; p++, s += ldb, o += NR) {
         out[o] = src[s]!;
         out[o + 1] = src[s + 1]!;
         out[o + 2] = src[s + 2]!;
