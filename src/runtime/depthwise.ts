@@ -63,19 +63,95 @@ function depthwisePlane(g: Int32Array, src: Float32Array, inBase: number, w: Flo
     for (let oh = 0; oh < outH; oh++) {
       const ih0 = oh * sH - pH;
       const o = outBase + (od * outH + oh) * outW;
-      const rowsInside = id0 >= 0 && id0 < inD && ih0 >= 0 && ih0 + 2 * dH < inH;
-      if (unrolled3x3 && rowsInside) {
-        generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, 0, interiorLo);
-        interior3x3(src, inBase + (id0 * inH + ih0) * inW - pW, inW * dH, sW, dW, w, wBase, out, o, interiorLo, interiorHi);
-        generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, interiorHi, outW);
-      } else {
+      // The kernel rows [khLo, khHi) that fall inside the input on this output row.
+      let khLo = 0;
+      while (khLo < 3 && ih0 + khLo * dH < 0) khLo++;
+      let khHi = 3;
+      while (khHi > khLo && ih0 + (khHi - 1) * dH >= inH) khHi--;
+      if (!unrolled3x3 || id0 < 0 || id0 >= inD || khLo === khHi) {
         generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, 0, outW);
+        continue;
       }
+      generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, 0, interiorLo);
+      // Input index of tap (khLo, 0) at ow = 0.
+      const r0 = inBase + (id0 * inH + ih0 + khLo * dH) * inW - pW;
+      if (khLo > 0 || khHi < 3) {
+        interior3Rows(src, r0, inW * dH, khHi - khLo, sW, dW, w, wBase + 3 * khLo, out, o, interiorLo, interiorHi);
+      } else if (sW === 1 && dW === 1) {
+        interior3x3Sliding(src, r0, inW, w, wBase, out, o, interiorLo, interiorHi);
+      } else {
+        interior3x3(src, r0, inW * dH, sW, dW, w, wBase, out, o, interiorLo, interiorHi);
+      }
+      generalOutputs(g, src, inBase, w, wBase, out, o, od, oh, interiorHi, outW);
     }
   }
 }
 
-/** Outputs [lo, hi) of one row, every tap of a 3×3 window inside the input; r0 = input row start of tap (0, 0) at ow = 0. */
+/**
+ * interior3x3 for stride 1 and dilation 1: neighbouring outputs share two of their three window columns,
+ * so each output loads only its new column and the other six values move along in locals.
+ */
+function interior3x3Sliding(src: Float32Array, r0: number, rowStep: number, w: Float32Array, wb: number, out: Float32Array, o: number, lo: number, hi: number): void {
+  if (lo >= hi) return;
+  const w00 = w[wb]!, w01 = w[wb + 1]!, w02 = w[wb + 2]!;
+  const w10 = w[wb + 3]!, w11 = w[wb + 4]!, w12 = w[wb + 5]!;
+  const w20 = w[wb + 6]!, w21 = w[wb + 7]!, w22 = w[wb + 8]!;
+  let i0 = r0 + lo;
+  let i1 = i0 + rowStep;
+  let i2 = i1 + rowStep;
+  let x00 = src[i0]!, x01 = src[i0 + 1]!;
+  let x10 = src[i1]!, x11 = src[i1 + 1]!;
+  let x20 = src[i2]!, x21 = src[i2 + 1]!;
+  let ow = lo;
+  // Two outputs per iteration: they share V8's per-iteration typed-array checks (see pointwise.ts).
+  for (; ow + 1 < hi; ow += 2, i0 += 2, i1 += 2, i2 += 2) {
+    const x02 = src[i0 + 2]!, x12 = src[i1 + 2]!, x22 = src[i2 + 2]!;
+    const x03 = src[i0 + 3]!, x13 = src[i1 + 3]!, x23 = src[i2 + 3]!;
+    const b0 = out[o + ow]!, b1 = out[o + ow + 1]!;
+    out[o + ow] =
+      b0 +
+      w00 * x00 + w01 * x01 + w02 * x02 +
+      w10 * x10 + w11 * x11 + w12 * x12 +
+      w20 * x20 + w21 * x21 + w22 * x22;
+    out[o + ow + 1] =
+      b1 +
+      w00 * x01 + w01 * x02 + w02 * x03 +
+      w10 * x11 + w11 * x12 + w12 * x13 +
+      w20 * x21 + w21 * x22 + w22 * x23;
+    x00 = x02; x01 = x03;
+    x10 = x12; x11 = x13;
+    x20 = x22; x21 = x23;
+  }
+  if (ow < hi) {
+    out[o + ow] =
+      out[o + ow]! +
+      w00 * x00 + w01 * x01 + w02 * src[i0 + 2]! +
+      w10 * x10 + w11 * x11 + w12 * src[i1 + 2]! +
+      w20 * x20 + w21 * x21 + w22 * src[i2 + 2]!;
+  }
+}
+
+/**
+ * Outputs [lo, hi) of a row where only `rows` consecutive kernel rows (1 or 2, starting at the weights
+ * from wb) fall inside the input: the top and bottom rows of a plane. Same terms in the same order as
+ * generalOutputs, without its per-tap bounds checks.
+ */
+function interior3Rows(
+  src: Float32Array, r0: number, rowStep: number, rows: number, sW: number, dW: number,
+  w: Float32Array, wb: number, out: Float32Array, o: number, lo: number, hi: number,
+): void {
+  const d2 = 2 * dW;
+  for (let ow = lo; ow < hi; ow++) {
+    let sum = out[o + ow]!;
+    let i = r0 + ow * sW;
+    for (let r = 0, t = wb; r < rows; r++, t += 3, i += rowStep) {
+      sum = sum + w[t]! * src[i]! + w[t + 1]! * src[i + dW]! + w[t + 2]! * src[i + d2]!;
+    }
+    out[o + ow] = sum;
+  }
+}
+
+/** Outputs [lo, hi) of one row, every tap of a 3×3 window inside the input; r0 = input index of tap (0, 0) at ow = 0. */
 function interior3x3(
   src: Float32Array, r0: number, rowStep: number, sW: number, dW: number,
   w: Float32Array, wb: number, out: Float32Array, o: number, lo: number, hi: number,
@@ -85,7 +161,25 @@ function interior3x3(
   const w20 = w[wb + 6]!, w21 = w[wb + 7]!, w22 = w[wb + 8]!;
   const d2 = 2 * dW;
   let i0 = r0 + lo * sW;
-  for (let ow = lo; ow < hi; ow++, i0 += sW) {
+  let ow = lo;
+  // Two outputs per iteration, as in interior3x3Sliding.
+  for (; ow + 1 < hi; ow += 2, i0 += 2 * sW) {
+    const i1 = i0 + rowStep;
+    const i2 = i1 + rowStep;
+    const j0 = i0 + sW, j1 = i1 + sW, j2 = i2 + sW;
+    const b0 = out[o + ow]!, b1 = out[o + ow + 1]!;
+    out[o + ow] =
+      b0 +
+      w00 * src[i0]! + w01 * src[i0 + dW]! + w02 * src[i0 + d2]! +
+      w10 * src[i1]! + w11 * src[i1 + dW]! + w12 * src[i1 + d2]! +
+      w20 * src[i2]! + w21 * src[i2 + dW]! + w22 * src[i2 + d2]!;
+    out[o + ow + 1] =
+      b1 +
+      w00 * src[j0]! + w01 * src[j0 + dW]! + w02 * src[j0 + d2]! +
+      w10 * src[j1]! + w11 * src[j1 + dW]! + w12 * src[j1 + d2]! +
+      w20 * src[j2]! + w21 * src[j2 + dW]! + w22 * src[j2 + d2]!;
+  }
+  if (ow < hi) {
     const i1 = i0 + rowStep;
     const i2 = i1 + rowStep;
     out[o + ow] =
@@ -101,6 +195,7 @@ function generalOutputs(
   g: Int32Array, src: Float32Array, inBase: number, w: Float32Array, wBase: number,
   out: Float32Array, o: number, od: number, oh: number, lo: number, hi: number,
 ): void {
+  if (lo >= hi) return; // before reading 18 geometry values: most rows have no right border
   const inD = g[DW_IN_D]!, inH = g[DW_IN_H]!, inW = g[DW_IN_W]!;
   const kD = g[DW_K_D]!, kH = g[DW_K_H]!, kW = g[DW_K_W]!;
   const sD = g[DW_S_D]!, sH = g[DW_S_H]!, sW = g[DW_S_W]!;

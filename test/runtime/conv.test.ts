@@ -150,3 +150,59 @@ describe('ConvTranspose against onnxruntime', () => {
     await expectMatch(convTransposeCase(rand, { c: 2, mPerGroup: 2, spatial: [3, 4, 3], kernel: [2, 2, 3], attrs: [intsAttr('strides', [2, 1, 2])] }));
   });
 });
+
+describe('depthwise 3×3 row paths (sliding window, two outputs per iteration, top and bottom rows)', () => {
+  const rand = rng(107);
+
+  /** The depthwise sum as documented in depthwise.ts, written out: bias, then the taps inside the input in (kh, kw) order, in a double, rounded once. */
+  function reference(x: RtTensor, w: RtTensor, bias: RtTensor, strides: number[], dilations: number[], pads: number[], outH: number, outW: number): Float32Array {
+    const [n, c, h, wd] = x.dims as [number, number, number, number];
+    const xd = x.data as Float32Array, wdata = w.data as Float32Array, bd = bias.data as Float32Array;
+    const out = new Float32Array(n * c * outH * outW);
+    for (let q = 0; q < n * c; q++) {
+      const ch = q % c;
+      for (let oh = 0; oh < outH; oh++) {
+        for (let ow = 0; ow < outW; ow++) {
+          let sum = bd[ch]!;
+          for (let kh = 0; kh < 3; kh++) {
+            const ih = oh * strides[0]! - pads[0]! + kh * dilations[0]!;
+            if (ih < 0 || ih >= h) continue;
+            for (let kw = 0; kw < 3; kw++) {
+              const iw = ow * strides[1]! - pads[1]! + kw * dilations[1]!;
+              if (iw >= 0 && iw < wd) sum += wdata[ch * 9 + kh * 3 + kw]! * xd[(q * h + ih) * wd + iw]!;
+            }
+          }
+          out[(q * outH + oh) * outW + ow] = sum;
+        }
+      }
+    }
+    return out;
+  }
+
+  const geometries: { spatial: [number, number]; strides: number[]; dilations: number[]; pads: number[] }[] = [
+    { spatial: [9, 12], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1] }, // sliding, even interior
+    { spatial: [8, 11], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1] }, // sliding, odd interior
+    { spatial: [10, 13], strides: [2, 2], dilations: [1, 1], pads: [1, 1, 1, 1] },
+    { spatial: [11, 14], strides: [1, 1], dilations: [2, 2], pads: [2, 2, 2, 2] }, // dilated: 1 or 2 rows inside near the edges
+    { spatial: [2, 9], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1] }, // every output row misses a kernel row
+    { spatial: [1, 7], strides: [1, 1], dilations: [1, 1], pads: [1, 0, 1, 2] }, // one kernel row inside, asymmetric pads
+    { spatial: [7, 9], strides: [2, 1], dilations: [1, 2], pads: [0, 1, 2, 3] },
+  ];
+
+  it('bit-identical to the documented sum, and within tolerance of onnxruntime', async () => {
+    for (const { spatial, strides, dilations, pads } of geometries) {
+      const c = 3;
+      const x = randomF32(rand, [2, c, ...spatial]);
+      const w = randomF32(rand, [c, 1, 3, 3], -1, 1);
+      const bias = randomF32(rand, [c]);
+      const attrs = [intAttr('group', c), intsAttr('strides', strides), intsAttr('dilations', dilations), intsAttr('pads', pads)];
+      const [y] = runKernel({ op: 'Conv', opset: 13, inputs: [x, w, bias], attrs });
+      const [outH, outW] = y!.dims.slice(2) as [number, number];
+      const want = reference(x, w, bias, strides, dilations, pads, outH, outW);
+      const got = y!.data as Float32Array;
+      const differing = want.reduce((count, v, i) => count + (Object.is(v, got[i]) ? 0 : 1), 0);
+      expect(differing, `spatial ${spatial} strides ${strides} dilations ${dilations} pads ${pads}`).toBe(0);
+      await expectMatch({ op: 'Conv', opset: 13, inputs: [x, w, bias], attrs });
+    }
+  });
+});
