@@ -19,6 +19,11 @@ export interface OpenOptions {
   warn?: (message: string) => void;
   /** Bytes read so far of the model's files (large ones only), for a progress bar. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /**
+   * Read weight files into a SharedArrayBuffer, so tensors that view the file reach worker threads without
+   * a copy (the CLI sets this when it runs models on more than one thread).
+   */
+  sharedMemory?: boolean;
 }
 
 /**

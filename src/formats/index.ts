@@ -8,7 +8,11 @@ export type { ModelFormat, OpenOptions } from './format.js';
 
 // ONNX first: it is also the fallback for files no format claims.
 const formats: ModelFormat[] = [
-  { name: 'onnx', match: (f) => path.extname(f).toLowerCase() === '.onnx', open: (f, o) => readOnnxFile(f, { onProgress: o.onProgress }) },
+  {
+    name: 'onnx',
+    match: (f) => path.extname(f).toLowerCase() === '.onnx',
+    open: (f, o) => readOnnxFile(f, { onProgress: o.onProgress, sharedMemory: o.sharedMemory }),
+  },
   caffeFormat,
 ];
 

@@ -144,7 +144,8 @@ export function registerRun(program: Command): void {
         if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
         const inputFiles = parseInputSpecs(opts.input);
         const threads = parseThreads(opts.threads);
-        const model = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
+        // On worker threads, weights read into shared memory reach them without a copy.
+        const model = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m), sharedMemory: threads > 1 });
         checkSupported(model);
 
         const declared = modelInputs(model);

@@ -170,14 +170,17 @@ export function registerVerify(program: Command): void {
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const inputFiles = parseInputFiles(opts.input ?? []);
       // verifyModels runs both models through runModel, which takes its thread count from here.
-      setDefaultThreads(parseThreads(opts.threads));
+      const threads = parseThreads(opts.threads);
+      setDefaultThreads(threads);
       const readerWarnings: string[] = [];
       const warnFor = (file: string) => (m: string) => {
         readerWarnings.push(`${file}: ${m}`);
         out.warn(`${file}: ${m}`);
       };
-      const modelA = openModelShowingProgress(out, fileA, { weights: opts.weightsA, warn: warnFor(fileA) });
-      const modelB = openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB) });
+      // On worker threads, weights read into shared memory reach them without a copy.
+      const sharedMemory = threads > 1;
+      const modelA = openModelShowingProgress(out, fileA, { weights: opts.weightsA, warn: warnFor(fileA), sharedMemory });
+      const modelB = openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB), sharedMemory });
       const progress = progressReporter('verify', out);
       let report: VerifyReport;
       try {

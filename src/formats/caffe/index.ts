@@ -26,6 +26,7 @@ export function openCaffe(prototxt: string, options: OpenOptions & Pick<CaffeRea
     seed: options.seed,
     warn: options.warn,
     onProgress: options.onProgress,
+    sharedMemory: options.sharedMemory,
     opset: options.opset,
     batch: options.batch,
   });

@@ -30,6 +30,8 @@ export interface CaffeReadOptions {
   warn?: (message: string) => void;
   /** Bytes of the caffemodel read so far (large files only), for a progress bar. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Read the caffemodel into a SharedArrayBuffer (see OpenOptions.sharedMemory). */
+  sharedMemory?: boolean;
   /** Called with each layer's generated blobs (randomWeights), e.g. to write them as a caffemodel. */
   onRandomWeights?: (layer: CaffeLayer, blobs: Float32Array[], specs: BlobSpec[]) => void;
 }
@@ -63,7 +65,7 @@ export function readCaffeFiles(prototxt: string, caffemodel: string | undefined,
       });
     }
     // The bytes are ours alone: weights are viewed in place (aligned where needed), never copied.
-    weights = parseCaffemodel(readModelBytes(caffemodel, options.onProgress), caffemodel, { overwriteBytes: true });
+    weights = parseCaffemodel(readModelBytes(caffemodel, options.onProgress, options.sharedMemory), caffemodel, { overwriteBytes: true });
   }
   return convertCaffeNet(net, { ...options, weights, prototxtFile: prototxt, weightsFile: caffemodel });
 }

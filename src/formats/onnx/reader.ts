@@ -40,15 +40,20 @@ export interface ReadOnnxOptions {
    * model afterwards.
    */
   overwriteBytes?: boolean;
+  /** readOnnxFile: read the file into a SharedArrayBuffer (see OpenOptions.sharedMemory). */
+  sharedMemory?: boolean;
 }
 
 export function readOnnxFile(file: string, options: ReadOnnxOptions = {}): Model {
-  const bytes = readModelBytes(file, options.onProgress);
+  const bytes = readModelBytes(file, options.onProgress, options.sharedMemory);
   return parseOnnx(bytes, { baseDir: path.dirname(file), overwriteBytes: true, ...options }, file);
 }
 
-/** Read a model file with the checks every format shares: exists, is a file, not empty, not over 2 GiB. */
-export function readModelBytes(file: string, onProgress?: (doneBytes: number, totalBytes: number) => void): Buffer {
+/**
+ * Read a model file with the checks every format shares: exists, is a file, not empty, not over 2 GiB.
+ * `shared`: the bytes land in a SharedArrayBuffer.
+ */
+export function readModelBytes(file: string, onProgress?: (doneBytes: number, totalBytes: number) => void, shared = false): Buffer {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -63,9 +68,9 @@ export function readModelBytes(file: string, onProgress?: (doneBytes: number, to
       { file, code: 'TOO_LARGE' },
     );
   }
-  if (!onProgress || stat.size < PROGRESS_MIN_BYTES) return fs.readFileSync(file);
+  if (!shared && (!onProgress || stat.size < PROGRESS_MIN_BYTES)) return fs.readFileSync(file);
   // Large files are read in chunks so a progress bar can follow; the bytes land in one buffer all the same.
-  const buf = Buffer.allocUnsafe(stat.size);
+  const buf = shared ? Buffer.from(new SharedArrayBuffer(stat.size)) : Buffer.allocUnsafe(stat.size);
   const fd = fs.openSync(file, 'r');
   try {
     let done = 0;
@@ -73,7 +78,7 @@ export function readModelBytes(file: string, onProgress?: (doneBytes: number, to
       const n = fs.readSync(fd, buf, done, Math.min(PROGRESS_CHUNK_BYTES, stat.size - done), done);
       if (n === 0) throw new BncError(`${file}: the file shrank while it was being read`, { file, code: 'CORRUPT' });
       done += n;
-      onProgress(done, stat.size);
+      if (stat.size >= PROGRESS_MIN_BYTES) onProgress?.(done, stat.size);
     }
   } finally {
     fs.closeSync(fd);
