@@ -45,6 +45,27 @@ export function measureGemmCore(sgemm, { repeats = 5, flopsPerBatch = 2e9 } = {}
 }
 
 /**
+ * The same shape as one GEMM split across 2 threads by bnc's parallelSgemm (the calling thread and one pool
+ * worker, as in `--threads 2`), against sgemm alone on the calling thread: rate ratio over `ms` of each.
+ */
+export function measureGemmSplit({ parallelSgemm, sharedFloat32, sgemm }, { ms = 2000 } = {}) {
+  const [M, N, K] = [64, 56 * 56, 64 * 9];
+  const fill = (n, v) => sharedFloat32(n).fill(v);
+  const A = fill(M * K, 0.5), B = fill(K * N, 0.25), C = sharedFloat32(M * N);
+  const args = [M, N, K, 1, { data: A, offset: 0, stride: K }, { data: B, offset: 0, stride: N }, C, 0, N];
+  const rate = (run) => {
+    for (let i = 0; i < 2; i++) run();
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < ms) { run(); n++; }
+    return n / (performance.now() - t0);
+  };
+  const alone = rate(() => sgemm(...args));
+  const split = rate(() => parallelSgemm(2, ...args));
+  return split / alone;
+}
+
+/**
  * The GEMM core on one conv shape (ResNet-50 3x3 64@56), on two worker threads at once, each on its own
  * data, against each alone. This bounds what splitting one GEMM across two threads can give on this
  * machine: memory, caches and the host are shared even when no data is.
