@@ -3,9 +3,11 @@
 // (D, H, W) form of windowGeometry.ts.
 //
 // Every output is one sum in a double: the bias already in `out`, then the taps in (kd, kh, kw) order,
-// skipping taps in the padding, rounded to float32 once. Interior rows of 3×3 kernels (MobileNet's case)
-// take an unrolled path with the nine weights in registers; borders and other kernels take the general
-// loop. Both add the same terms in the same order, so the result does not depend on the path.
+// skipping taps in the padding, rounded to float32 once. For 3×3 kernels (MobileNet's case) the columns
+// whose window lies inside the input take unrolled paths with the nine weights in registers (a sliding
+// window at stride 1; only the kernel rows inside the input at the top and bottom); the border columns
+// and other kernels take the general loop. All add the same terms in the same order, so the result does
+// not depend on the path.
 
 export const DW_IN_D = 0;
 export const DW_IN_H = 1;
