@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildResNet50, mulberry32 } from './resnet50.mjs';
 import { countFlops } from './flops.mjs';
 import { measureScalarPeak, measureScalarPeakOnThreads } from './peak.mjs';
-import { HAVE_GNU_TIME, maxRelError, measureCommandRuns, timeRuns, timeRunsAlternating } from './measure.mjs';
+import { HAVE_GNU_TIME, maxRelError, measureCommandRuns, median, timeRuns, timeRunsAlternating } from './measure.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, 'bench', 'out');
@@ -295,17 +295,16 @@ if (distHas('runtime/gemmCore.js')) {
     pairRatios.push((await measureGemmPair({ rounds: 1 })).ratios[0]);
     splitRatios.push(measureGemmSplit({ ...parallel, sgemm }));
   }
-  const median3 = (xs) => [...xs].sort((a, b) => a - b)[1];
   const list = (xs) => xs.map((x) => x.toFixed(2)).join(', ');
-  row('runtime', 'bnc GEMM core, 2 independent copies side by side (summed rate)', `${median3(pairRatios).toFixed(2)}x one copy`,
+  row('runtime', 'bnc GEMM core, 2 independent copies side by side (summed rate)', `${median(pairRatios).toFixed(2)}x one copy`,
     `median of 3 rounds (${list(pairRatios)}): how far 2 threads can scale this kernel on this machine`, {
       ratios: pairRatios,
-      median: median3(pairRatios),
+      median: median(pairRatios),
     });
-  row('runtime', 'bnc GEMM core, one GEMM split over 2 threads (parallelSgemm)', `${median3(splitRatios).toFixed(2)}x one thread`,
+  row('runtime', 'bnc GEMM core, one GEMM split over 2 threads (parallelSgemm)', `${median(splitRatios).toFixed(2)}x one thread`,
     `median of 3 rounds (${list(splitRatios)}), each right after a round of the row above; ResNet-50 3x3 64@56`, {
       ratios: splitRatios,
-      median: median3(splitRatios),
+      median: median(splitRatios),
     });
 } else {
   skip('runtime', 'bnc GEMM core (sgemm)', 'runtime not built (dist/runtime/gemmCore.js missing)');
@@ -419,8 +418,7 @@ for (const m of runtimeModels) {
     const speedups = (k) => bncTimes[0].timesMs.map((one, round) => one / bncTimes[k].timesMs[round]);
     const roundRatios = (k) => {
       const r = speedups(k);
-      const sorted = [...r].sort((a, b) => a - b);
-      return `per round ${r.map((x) => x.toFixed(2)).join(', ')}, median ${sorted[sorted.length >> 1].toFixed(2)}x`;
+      return `per round ${r.map((x) => x.toFixed(2)).join(', ')}, median ${median(r).toFixed(2)}x`;
     };
     for (const [k, threads] of threadCounts.entries()) {
       const bncName = `bnc runModel${threads > 1 ? `, ${threads} threads` : ''}, ${tag}`;

@@ -98,33 +98,39 @@ function packBlockA(a: MatrixOperand, ic: number, pc: number, mc: number, kc: nu
   const need = Math.ceil(mc / MR) * MR * kc;
   if (packedA.length < need) packedA = doublePanel(need);
   if (a.transposed) packATransposed(a.data, a.offset, a.stride, packedA, ic, pc, mc, kc);
-  else packARows(a.data, a.offset, a.stride, packedA, ic, pc, mc, kc);
+  else packContiguousVectors(a.data, a.offset, a.stride, packedA, ic, pc, mc, kc, MR);
 }
 
-/** Element (i, p) at offset + i·lda + p. */
-function packARows(src: Float32Array, offset: number, lda: number, out: number[], ic: number, pc: number, mc: number, kc: number): void {
+/**
+ * Panels of `width` vectors interleaved per k, zero-padded, from vectors [first, first + count) whose k
+ * values are contiguous: element (v, p) at offset + v·ld + pc + p. This is A's rows (width MR) and
+ * transposed B's columns (width NR).
+ */
+function packContiguousVectors(
+  src: Float32Array, offset: number, ld: number, out: number[], first: number, pc: number, count: number, kc: number, width: number,
+): void {
   let o = 0;
-  for (let i0 = 0; i0 < mc; i0 += MR) {
-    const rows = Math.min(MR, mc - i0);
-    for (let r = 0; r < MR; r++) {
+  for (let v0 = 0; v0 < count; v0 += width) {
+    const vectors = Math.min(width, count - v0);
+    for (let r = 0; r < width; r++) {
       let d = o + r;
-      if (r < rows) {
-        let s = offset + (ic + i0 + r) * lda + pc;
+      if (r < vectors) {
+        let s = offset + (first + v0 + r) * ld + pc;
         let p = 0;
         // Four reads per iteration share V8's per-iteration typed-array checks (see pointwise.ts).
-        for (; p + 4 <= kc; p += 4, s += 4, d += 4 * MR) {
-          const v0 = src[s]!, v1 = src[s + 1]!, v2 = src[s + 2]!, v3 = src[s + 3]!;
-          out[d] = v0;
-          out[d + MR] = v1;
-          out[d + 2 * MR] = v2;
-          out[d + 3 * MR] = v3;
+        for (; p + 4 <= kc; p += 4, s += 4, d += 4 * width) {
+          const x0 = src[s]!, x1 = src[s + 1]!, x2 = src[s + 2]!, x3 = src[s + 3]!;
+          out[d] = x0;
+          out[d + width] = x1;
+          out[d + 2 * width] = x2;
+          out[d + 3 * width] = x3;
         }
-        for (; p < kc; p++, d += MR) out[d] = src[s++]!;
+        for (; p < kc; p++, d += width) out[d] = src[s++]!;
       } else {
-        for (let p = 0; p < kc; p++, d += MR) out[d] = 0;
+        for (let p = 0; p < kc; p++, d += width) out[d] = 0;
       }
     }
-    o += MR * kc;
+    o += width * kc;
   }
 }
 
@@ -146,7 +152,7 @@ function packATransposed(src: Float32Array, offset: number, lda: number, out: nu
 function packBlockB(b: MatrixOperand, pc: number, jc: number, kc: number, nc: number): void {
   const need = Math.ceil(nc / NR) * NR * kc;
   if (packedB.length < need) packedB = doublePanel(need);
-  if (b.transposed) packBTransposed(b.data, b.offset, b.stride, packedB, pc, jc, kc, nc);
+  if (b.transposed) packContiguousVectors(b.data, b.offset, b.stride, packedB, jc, pc, nc, kc, NR);
   else packBRows(b.data, b.offset, b.stride, packedB, pc, jc, kc, nc);
 }
 
@@ -178,24 +184,6 @@ function packBRows(src: Float32Array, offset: number, ldb: number, out: number[]
         for (let q = 0; q < NR; q++) out[o + q] = q < cols ? src[s + q]! : 0;
       }
     }
-  }
-}
-
-/** Element (p, j) at offset + j·ldb + p. */
-function packBTransposed(src: Float32Array, offset: number, ldb: number, out: number[], pc: number, jc: number, kc: number, nc: number): void {
-  let o = 0;
-  for (let j0 = 0; j0 < nc; j0 += NR) {
-    const cols = Math.min(NR, nc - j0);
-    for (let q = 0; q < NR; q++) {
-      let d = o + q;
-      if (q < cols) {
-        let s = offset + (jc + j0 + q) * ldb + pc;
-        for (let p = 0; p < kc; p++, d += NR) out[d] = src[s++]!;
-      } else {
-        for (let p = 0; p < kc; p++, d += NR) out[d] = 0;
-      }
-    }
-    o += NR * kc;
   }
 }
 
