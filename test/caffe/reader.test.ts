@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CaffeConversion, readCaffeFiles } from '../../src/formats/caffe/index.js';
-import { caffePooledSize } from '../../src/formats/caffe/layers.js';
+import { caffePooledSize } from '../../src/formats/caffe/layers/index.js';
 import { serializeOnnx } from '../../src/formats/onnx/index.js';
 import { REPO } from '../helpers/cli.js';
 import { runOrt } from '../helpers/ort.js';

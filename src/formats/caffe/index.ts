@@ -10,7 +10,7 @@ export { parseCaffemodel } from './caffemodel.js';
 export { parseNet } from './net.js';
 export { parseTextFormat } from './prototxt.js';
 export { randomCaffemodelFor, encodeCaffemodel, randomBlobs } from './randomWeights.js';
-export { LAYER_MAPPINGS } from './layers.js';
+export { LAYER_MAPPINGS } from './layers/index.js';
 
 /** The .caffemodel beside a prototxt: same base name (net.prototxt → net.caffemodel), if it exists. */
 export function siblingCaffemodel(prototxt: string): string | undefined {

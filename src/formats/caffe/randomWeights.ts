@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { fillNormal, mulberry32 } from '../../util/seededRandom.js';
 import { WireWriter } from '../protobuf/wire.js';
-import { BlobSpec } from './layers.js';
+import { BlobSpec } from './layers/index.js';
 import { CaffeLayer, parseNet } from './net.js';
 import { convertCaffeNet } from './reader.js';
 

@@ -2,7 +2,7 @@ import { BncError, DataType, Model, ValueInfo, tensorValueInfo, validateGraph } 
 import { readModelBytes } from '../onnx/reader.js';
 import { GraphBuilder } from './builder.js';
 import { LayerWeights, WeightBlob, parseCaffemodel, sameBlobShape } from './caffemodel.js';
-import { BlobSpec, LAYER_MAPPINGS, MapContext, layerError } from './layers.js';
+import { BlobSpec, LAYER_MAPPINGS, MapContext, layerError } from './layers/index.js';
 import { CaffeLayer, CaffeNet, parseNet } from './net.js';
 import { randomBlobs } from './randomWeights.js';
 

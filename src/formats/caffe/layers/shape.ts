@@ -1,0 +1,175 @@
+import { intAttr, intsAttr } from '../../../ir/index.js';
+import { LayerMapping, MapContext, canonicalAxis, layerError, param, sizeOf } from './mapping.js';
+
+
+function checkSameShapes(c: MapContext): number[] {
+  const x = c.shapes[0]!;
+  for (const s of c.shapes.slice(1)) {
+    if (s.length !== x.length || s.some((d, i) => d !== x[i])) {
+      throw layerError(c.layer, `bottoms must have the same shape, got [${x}] and [${s}]`);
+    }
+  }
+  return x;
+}
+
+const eltwise: LayerMapping = {
+  bottoms: [2, Infinity],
+  map(c) {
+    const p = param(c, 'eltwise_param');
+    const x = checkSameShapes(c);
+    const name = c.layer.name;
+    const op = p.num('operation');
+    const coeff = p.nums('coeff');
+    if (coeff.length && op !== 1) throw layerError(c.layer, 'coeff is only allowed with operation SUM');
+    if (coeff.length && coeff.length !== c.inputs.length) {
+      throw layerError(c.layer, `has ${coeff.length} coeff values for ${c.inputs.length} bottoms`);
+    }
+    if (op === 1) {
+      const terms = c.inputs.map((input, i) => {
+        const k = coeff[i] ?? 1;
+        if (k === 1) return input;
+        const scaled = c.b.unique(`${name}/coeff${i}`);
+        c.b.node('Mul', `${name}/coeff${i}`, [input, c.b.constant(`${name}.coeff${i}`, [], Float32Array.of(k))], [scaled]);
+        return scaled;
+      });
+      c.b.node(terms.length === 2 ? 'Add' : 'Sum', name, terms, [c.outputs[0]!]);
+    } else if (op === 2) {
+      c.b.node('Max', name, [...c.inputs], [c.outputs[0]!]);
+    } else {
+      // PROD: a chain of binary Muls; the last one carries the layer's name and output.
+      let acc = c.inputs[0]!;
+      for (let i = 1; i < c.inputs.length; i++) {
+        const last = i === c.inputs.length - 1;
+        const out = last ? c.outputs[0]! : c.b.unique(`${name}/prod${i}`);
+        c.b.node('Mul', last ? name : `${name}/prod${i}`, [acc, c.inputs[i]!], [out]);
+        acc = out;
+      }
+    }
+    return [x];
+  },
+};
+
+const concat: LayerMapping = {
+  bottoms: [1, Infinity],
+  map(c) {
+    const p = param(c, 'concat_param');
+    const x = c.shapes[0]!;
+    const axis = p.has('concat_dim') && !p.has('axis') ? p.num('concat_dim') : canonicalAxis(c.layer, p.num('axis'), x.length);
+    let total = 0;
+    for (const s of c.shapes) {
+      if (s.length !== x.length || s.some((d, i) => i !== axis && d !== x[i])) {
+        throw layerError(c.layer, `bottoms [${x}] and [${s}] differ outside the concat axis ${axis}`);
+      }
+      total += s[axis]!;
+    }
+    if (c.inputs.length === 1) c.b.node('Identity', c.layer.name, [c.inputs[0]!], [c.outputs[0]!]);
+    else c.b.node('Concat', c.layer.name, [...c.inputs], [c.outputs[0]!], [intAttr('axis', axis)]);
+    const out = [...x];
+    out[axis] = total;
+    return [out];
+  },
+};
+
+const slice: LayerMapping = {
+  map(c) {
+    const p = param(c, 'slice_param');
+    const x = c.shapes[0]!;
+    const axis = p.has('slice_dim') && !p.has('axis') ? p.num('slice_dim') : canonicalAxis(c.layer, p.num('axis'), x.length);
+    const count = c.outputs.length;
+    const points = p.nums('slice_point');
+    let sizes: number[];
+    if (points.length) {
+      if (points.length !== count - 1) throw layerError(c.layer, `${points.length} slice_point values for ${count} tops (need ${count - 1})`);
+      const bounds = [0, ...points, x[axis]!];
+      sizes = bounds.slice(1).map((b, i) => b - bounds[i]!);
+      if (sizes.some((s) => s <= 0)) throw layerError(c.layer, `slice_point [${points}] must increase within 1..${x[axis]! - 1}`);
+    } else {
+      if (x[axis]! % count !== 0) throw layerError(c.layer, `axis ${axis} of size ${x[axis]} does not split into ${count} equal parts`);
+      sizes = new Array<number>(count).fill(x[axis]! / count);
+    }
+    c.b.node('Split', c.layer.name, [c.inputs[0]!, c.b.int64s(`${c.layer.name}.split`, sizes)], [...c.outputs], [intAttr('axis', axis)]);
+    return sizes.map((s) => x.map((d, i) => (i === axis ? s : d)));
+  },
+};
+
+const split: LayerMapping = {
+  map(c) {
+    c.outputs.forEach((out, i) => c.b.node('Identity', i === 0 ? c.layer.name : `${c.layer.name}/${i}`, [c.inputs[0]!], [out]));
+    return c.outputs.map(() => c.shapes[0]!);
+  },
+};
+
+const flatten: LayerMapping = {
+  map(c) {
+    const p = param(c, 'flatten_param');
+    const x = c.shapes[0]!;
+    const axis = canonicalAxis(c.layer, p.num('axis'), x.length);
+    const end = canonicalAxis(c.layer, p.num('end_axis'), x.length, 'end_axis');
+    const out = [...x.slice(0, axis), sizeOf(x.slice(axis, end + 1)), ...x.slice(end + 1)];
+    if (axis === 1 && end === x.length - 1) {
+      c.b.node('Flatten', c.layer.name, [c.inputs[0]!], [c.outputs[0]!], [intAttr('axis', 1)]);
+    } else {
+      const spec = [...new Array<number>(axis).fill(0), -1, ...x.slice(end + 1)];
+      c.b.node('Reshape', c.layer.name, [c.inputs[0]!, c.b.int64s(`${c.layer.name}.shape`, spec)], [c.outputs[0]!]);
+    }
+    return [out];
+  },
+};
+
+const reshape: LayerMapping = {
+  map(c) {
+    const p = param(c, 'reshape_param');
+    const x = c.shapes[0]!;
+    const spec = p.message('shape').nums('dim');
+    const axisParam = p.num('axis');
+    const axis = axisParam < 0 ? x.length + axisParam + 1 : axisParam;
+    const numAxes = p.num('num_axes');
+    const end = numAxes === -1 ? x.length : axis + numAxes;
+    if (axis < 0 || axis > x.length || end > x.length) throw layerError(c.layer, `axis ${axisParam} / num_axes ${numAxes} do not fit a ${x.length}-D input`);
+    if (spec.filter((d) => d === -1).length > 1) throw layerError(c.layer, 'only one dim may be -1');
+    // Caffe: dims [axis, end) are replaced by the spec; 0 copies the input dim at the same position.
+    const out = [...x.slice(0, axis), ...spec.map((d, i) => (d === 0 ? x[axis + i]! : d)), ...x.slice(end)];
+    const known = out.reduce((a, d) => (d === -1 ? a : a * d), 1);
+    const inferred = out.indexOf(-1);
+    if (inferred >= 0) {
+      if (known === 0 || sizeOf(x) % known !== 0) throw layerError(c.layer, `cannot reshape [${x}] to [${out}]`);
+      out[inferred] = sizeOf(x) / known;
+    }
+    if (sizeOf(out) !== sizeOf(x)) throw layerError(c.layer, `cannot reshape [${x}] (${sizeOf(x)} values) to [${out}]`);
+    // The ONNX shape keeps 0/-1 where positions line up (prefix and spec), so the batch may vary.
+    const onnxShape = [...new Array<number>(axis).fill(0), ...spec, ...x.slice(end)];
+    c.b.node('Reshape', c.layer.name, [c.inputs[0]!, c.b.int64s(`${c.layer.name}.shape`, onnxShape)], [c.outputs[0]!]);
+    return [out];
+  },
+};
+
+const permute: LayerMapping = {
+  map(c) {
+    const x = c.shapes[0]!;
+    const order = param(c, 'permute_param').nums('order');
+    const perm = [...order];
+    for (let i = 0; i < x.length; i++) if (!perm.includes(i)) perm.push(i);
+    if (perm.length !== x.length || new Set(perm).size !== x.length || perm.some((a) => a >= x.length)) {
+      throw layerError(c.layer, `order [${order}] is not a permutation of the ${x.length} axes`);
+    }
+    c.b.node('Transpose', c.layer.name, [c.inputs[0]!], [c.outputs[0]!], [intsAttr('perm', perm)]);
+    return [perm.map((a) => x[a]!)];
+  },
+};
+
+const silence: LayerMapping = {
+  bottoms: [0, Infinity],
+  map: () => [],
+};
+
+/** Layers that combine, split or reshape blobs. */
+export const SHAPE_LAYERS: Record<string, LayerMapping> = {
+  Eltwise: eltwise,
+  Concat: concat,
+  Slice: slice,
+  Split: split,
+  Flatten: flatten,
+  Reshape: reshape,
+  Permute: permute,
+  Silence: silence,
+};
