@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readModelBytes } from '../../src/formats/onnx/index.js';
+import { readModelBytes } from '../../src/formats/modelFile.js';
 
 describe('reading a large model file reports progress', () => {
   it('calls back in chunks up to the file size, and returns every byte', () => {

@@ -9,7 +9,8 @@ export type { CaffeConversion, CaffeReadOptions } from './reader.js';
 export { parseCaffemodel } from './caffemodel.js';
 export { parseNet } from './net.js';
 export { parseTextFormat } from './prototxt.js';
-export { randomCaffemodelFor, encodeCaffemodel, randomBlobs } from './randomWeights.js';
+export { randomCaffemodelFor, encodeCaffemodel } from './randomWeights.js';
+export { randomBlobs } from './randomBlobs.js';
 export { LAYER_MAPPINGS } from './layers/index.js';
 
 /** The .caffemodel beside a prototxt: same base name (net.prototxt → net.caffemodel), if it exists. */

@@ -1,10 +1,10 @@
 import { BncError, DataType, Model, ValueInfo, tensorValueInfo, validateGraph } from '../../ir/index.js';
-import { readModelBytes } from '../onnx/reader.js';
+import { readModelBytes } from '../modelFile.js';
 import { GraphBuilder } from './builder.js';
 import { LayerWeights, WeightBlob, parseCaffemodel, sameBlobShape } from './caffemodel.js';
 import { BlobSpec, LAYER_MAPPINGS, MapContext, layerError } from './layers/index.js';
 import { CaffeLayer, CaffeNet, parseNet } from './net.js';
-import { randomBlobs } from './randomWeights.js';
+import { randomBlobs } from './randomBlobs.js';
 
 // Caffe net (+ weights) → IR model. Blobs become SSA values: each write of a blob (in-place layers write
 // their bottom again) is a new value; the value written last to a blob carries the blob's name, so graph

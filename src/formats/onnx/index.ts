@@ -1,2 +1,3 @@
-export { readOnnxFile, parseOnnx, readModelBytes, MAX_PROTOBUF_BYTES } from './reader.js';
+export { readOnnxFile, parseOnnx } from './reader.js';
+export { readModelBytes, MAX_PROTOBUF_BYTES } from '../modelFile.js';
 export { serializeOnnx, serializeOnnxChunks } from './writer.js';

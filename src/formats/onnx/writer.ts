@@ -1,6 +1,6 @@
 import { Attribute, AttributeType, BncError, DataType, Dim, Graph, Model, Node, Tensor, ValueInfo, ValueType } from '../../ir/index.js';
 import { WireWriter } from '../protobuf/wire.js';
-import { MAX_PROTOBUF_BYTES } from './reader.js';
+import { MAX_PROTOBUF_BYTES } from '../modelFile.js';
 
 /**
  * Encode a model as ONNX protobuf bytes. Tensors are written as raw_data (their typed arrays referenced,
