@@ -43,7 +43,7 @@ describe('bnc convert caffe-to-onnx', () => {
     const result = JSON.parse(r.stdout);
     expect(result.inputs).toEqual([{ name: 'data', shape: ['N', 3, 15, 15] }]);
     expect(result.outputs).toEqual([{ name: 'prob', shape: [null, 10] }]);
-    expect(result.batchNorm).toEqual({ count: 1, mergedWithScale: 1, switchedToEval: 0 });
+    expect(result.batchNorm).toEqual({ count: 1, mergedWithScale: 1, trainingMode: 0 });
     const again = bnc(['convert', 'caffe-to-onnx', PROTOTXT, '-o', out]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists; pass --force/);

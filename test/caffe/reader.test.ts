@@ -5,8 +5,8 @@ import protobuf from 'protobufjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CaffeConversion, readCaffeFiles } from '../../src/formats/caffe/index.js';
 import { caffePooledSize } from '../../src/formats/caffe/layers/index.js';
-import { serializeOnnx } from '../../src/formats/onnx/index.js';
-import { REPO } from '../helpers/cli.js';
+import { readOnnxFile, serializeOnnx } from '../../src/formats/onnx/index.js';
+import { REPO, bnc } from '../helpers/cli.js';
 import { runOrt } from '../helpers/ort.js';
 import { bncErrorOf } from '../helpers/errors.js';
 
@@ -216,6 +216,21 @@ describe('BatchNorm', () => {
     expect(conv.model.opsetImports).toEqual([{ domain: '', version: 15 }]);
     expect(conv.model.graph.nodes[0]!.attributes.find((a) => a.name === 'training_mode')?.i).toBe(1);
     expect(warnings.some((w) => /'bn'.*use_global_stats: false/.test(w))).toBe(true);
+  });
+
+  it('convert keeps a use_global_stats: false BatchNorm in training mode (what Caffe computes), says so, and --verify passes', () => {
+    const files = writeNet('bn_train_cli', header + bnLayer('batch_norm_param { use_global_stats: false }'), [
+      { name: 'bn', type: 'BatchNorm', blobs: [{ dims: [2], data: [3, -2] }, { dims: [2], data: [50, 0.1] }, { dims: [1], data: [1] }] },
+    ]);
+    const out = path.join(tmp, 'bn_train_cli.onnx');
+    const r = bnc(['convert', 'caffe-to-onnx', files.prototxt, '-o', out, '--verify', '--json', '--force']);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.batchNorm.trainingMode).toBe(1);
+    expect(result.verify.exitCode).toBe(0);
+    expect(result.warnings.some((w: string) => /training_mode=1.*bnc fold-bn/.test(w))).toBe(true);
+    const bn = readOnnxFile(out).graph.nodes.find((n) => n.opType === 'BatchNormalization')!;
+    expect(bn.attributes.find((a) => a.name === 'training_mode')?.i).toBe(1);
   });
 });
 

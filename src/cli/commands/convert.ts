@@ -13,7 +13,9 @@ import { progressReporter } from '../progress.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
-const CONVERT_PASSES = ['bn-eval', 'merge-bn-scale'];
+// Only merge-bn-scale: the file computes what Caffe computes. A BatchNorm with use_global_stats: false
+// stays in training mode (batch statistics) as Caffe runs it; bn-eval belongs to fold-bn, which deploys.
+const CONVERT_PASSES = ['merge-bn-scale'];
 
 /**
  * The --json object of `bnc convert caffe-to-onnx`:
@@ -22,7 +24,7 @@ const CONVERT_PASSES = ['bn-eval', 'merge-bn-scale'];
  *   opset        ONNX opset of the file
  *   layers       layers in the TEST net; nodes: ONNX nodes written
  *   inputs, outputs  [{ name, shape }] (null in a shape: the dynamic batch axis)
- *   batchNorm    { count, mergedWithScale, switchedToEval }
+ *   batchNorm    { count, mergedWithScale, trainingMode } (trainingMode: BNs with use_global_stats: false)
  *   passes       PassReport of each pass run
  *   warnings     strings
  *   verify       the `bnc verify` report (Caffe IR vs the written ONNX) with --verify, else null
@@ -35,7 +37,7 @@ export interface ConvertResult {
   nodes: number;
   inputs: { name: string; shape: (number | string | null)[] }[];
   outputs: { name: string; shape: (number | string | null)[] }[];
-  batchNorm: { count: number; mergedWithScale: number; switchedToEval: number };
+  batchNorm: { count: number; mergedWithScale: number; trainingMode: number };
   passes: PassReport[];
   warnings: string[];
   verify: VerifyReport | null;
@@ -154,7 +156,7 @@ export function registerConvert(program: Command): void {
         batchNorm: {
           count: caffeModel.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length,
           mergedWithScale: byPass('merge-bn-scale'),
-          switchedToEval: byPass('bn-eval'),
+          trainingMode: caffeModel.graph.nodes.filter((n) => n.opType === 'BatchNormalization' && n.attributes.some((a) => a.name === 'training_mode' && a.i)).length,
         },
         passes: reports,
         warnings,
@@ -175,7 +177,7 @@ export function registerConvert(program: Command): void {
       if (result.batchNorm.count) {
         out.line(
           `  BatchNorm: ${result.batchNorm.count}, merged with their Scale: ${result.batchNorm.mergedWithScale}` +
-            (result.batchNorm.switchedToEval ? `, switched to stored statistics: ${result.batchNorm.switchedToEval}` : ''),
+            (result.batchNorm.trainingMode ? `, in training mode (batch statistics, as Caffe runs them): ${result.batchNorm.trainingMode}` : ''),
         );
       }
       if (verify) {

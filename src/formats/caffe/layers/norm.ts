@@ -45,7 +45,8 @@ const batchNorm: LayerMapping = {
       attrs.push(intAttr('training_mode', 1));
       c.warn(
         `layer '${name}' (BatchNorm) has use_global_stats: false in the TEST net, so Caffe normalizes with the batch's own statistics; ` +
-          `written as training_mode=1 (run bn-eval to use the stored statistics instead)`,
+          `written as training_mode=1 to compute the same; to deploy with the stored statistics instead, run ` +
+          `'bnc fold-bn' (or 'bnc optimize --passes bn-eval') on the written file`,
       );
     }
     c.b.node(
