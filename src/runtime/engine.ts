@@ -28,6 +28,13 @@ export interface RunOptions {
   keepAll?: boolean;
   /** Called after each node with the number of nodes run and the total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called just before each node's kernel runs, with its inputs (initializers are the model's own
+   * arrays), and just after, with its outputs. Statistics calibration reads inputs and may rewrite
+   * constants or outputs in place here.
+   */
+  beforeNode?: (node: Node, inputs: (RtTensor | undefined)[]) => void;
+  afterNode?: (node: Node, outputs: RtTensor[]) => void;
 }
 
 export interface RunResult {
@@ -180,6 +187,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
         return v;
       });
       const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads };
+      options.beforeNode?.(node, nodeInputs);
       let results: RtTensor[];
       try {
         results = kernel.run(ctx);
@@ -189,6 +197,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
         if (e instanceof Error && !(e instanceof BncError)) e.message = `${node.opType} node '${nodeLabel(node)}': ${e.message}`;
         throw e;
       }
+      options.afterNode?.(node, results);
       node.outputs.forEach((name, i) => {
         if (!name) return;
         const r = results[i];

@@ -40,15 +40,28 @@ export function encodeCaffemodel(netName: string, layers: { name: string; type: 
  */
 export function randomCaffemodelFor(prototxtFile: string, seed: number, warn: (m: string) => void = () => undefined): Uint8Array {
   const net = parseNet(fs.readFileSync(prototxtFile, 'utf8'), prototxtFile, warn);
-  const layers: { name: string; type: string; blobs: BlobToWrite[] }[] = [];
-  convertCaffeNet(net, {
+  const layers: { name: string; type: string; blobs: BlobToWrite[]; specs: BlobSpec[] }[] = [];
+  const { model } = convertCaffeNet(net, {
     prototxtFile,
     randomWeights: true,
     seed,
     warn,
     onRandomWeights: (layer: CaffeLayer, blobs: Float32Array[], specs: BlobSpec[]) => {
-      layers.push({ name: layer.name, type: layer.type, blobs: blobs.map((data, i) => ({ dims: specs[i]!.dims, data })) });
+      layers.push({ name: layer.name, type: layer.type, specs, blobs: blobs.map((data, i) => ({ dims: specs[i]!.dims, data })) });
     },
   });
+  // Calibration wrote BatchNorm statistics into the converted model (classifier blobs are the model's
+  // own arrays): copy them back, with the moving-average factor 1 they were converted with.
+  const batchNorms = new Map(model.graph.nodes.filter((n) => n.opType === 'BatchNormalization').map((n) => [n.name, n]));
+  const initializers = new Map(model.graph.initializers.map((t) => [t.name, t.data]));
+  for (const layer of layers) {
+    const bn = batchNorms.get(layer.name);
+    if (!bn) continue;
+    layer.specs.forEach((spec, i) => {
+      const source = spec.role === 'mean' ? bn.inputs[3] : spec.role === 'variance' ? bn.inputs[4] : undefined;
+      const data = initializers.get(source ?? '');
+      if (data instanceof Float32Array && layer.blobs[i] && data.length === layer.blobs[i]!.data.length) layer.blobs[i]!.data.set(data);
+    });
+  }
   return encodeCaffemodel(net.name, layers);
 }

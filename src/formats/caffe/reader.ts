@@ -1,6 +1,7 @@
 import { BncError, DataType, Model, ValueInfo, tensorValueInfo, validateGraph } from '../../ir/index.js';
 import { readModelBytes } from '../modelFile.js';
 import { GraphBuilder } from './builder.js';
+import { calibrateRandomWeights } from './calibrate.js';
 import { LayerWeights, WeightBlob, parseCaffemodel, sameBlobShape } from './caffemodel.js';
 import { BlobSpec, LAYER_MAPPINGS, MapContext, layerError } from './layers/index.js';
 import { CaffeLayer, CaffeNet, parseNet } from './net.js';
@@ -286,10 +287,21 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
     graph,
   };
   validateGraph(graph);
+  if (options.randomWeights) calibrate(model, options.seed ?? 0, warn);
 
   const blobShapes = new Map<string, number[]>();
   for (const [blob, v] of current) blobShapes.set(blob, shapes.get(v)!);
   return { model, shapes: blobShapes, outputs: outputBlobs, layers: net.layers.length, generatedWeights: generated, warnings };
+}
+
+/** Random weights get trained-like BatchNorm statistics and logits; a net that cannot run keeps its draw. */
+function calibrate(model: Model, seed: number, warn: (m: string) => void): void {
+  try {
+    calibrateRandomWeights(model, seed);
+  } catch (e) {
+    if (!(e instanceof BncError)) throw e;
+    warn(`random weights: BatchNorm statistics and classifier scale not calibrated, the net did not run on random inputs (${e.message})`);
+  }
 }
 
 /** Prefix a layer's error with prototxt:line. */
