@@ -2,6 +2,7 @@ import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requir
 import { sgemm } from './gemmCore.js';
 import * as dw from './depthwise.js';
 import { im2colChannels } from './im2col.js';
+import { winogradApplies, winogradConv3x3 } from './winograd.js';
 import { parallelSgemm, runJob, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
 import {
   MAX_SPATIAL_RANK,
@@ -18,6 +19,7 @@ import {
 // Conv picks one of three strategies per node:
 //   - depthwise (one input channel per group): a direct kernel over the few taps, no im2col;
 //   - pointwise (1×1, stride 1, no padding): the input already is the GEMM's right operand;
+//   - 3×3 stride-1 with enough channels: Winograd F(2×2, 3×3), 16 GEMMs on transformed tiles (winograd.ts);
 //   - otherwise im2col per (image, group) and one GEMM: W[g] (Mg × Cg·k) · col (Cg·k × out).
 // ConvTranspose is the adjoint: col = W[g]ᵀ · X[g] by GEMM, then col2im scatters into the output.
 
@@ -99,6 +101,7 @@ const conv: KernelConfig = {
     }
     if (groupIn === 1) convDepthwise(args);
     else if (isPointwise(g)) convPointwise(args);
+    else if (winogradApplies(g, groupIn, args.groupOut)) convWinograd(args, op.wData);
     else convIm2col(args);
     return [floatTensor([batch, outChannels, ...realOutputShape(g)], out)];
   },
@@ -153,6 +156,23 @@ function convIm2col(a: ConvArgs): void {
         { data: col, offset: 0, stride: outPlane },
         a.out, (n * a.outChannels + gi * a.groupOut) * outPlane, outPlane,
       );
+    }
+  }
+}
+
+/** 3×3 stride-1 convolution by Winograd F(2×2, 3×3), per (image, group): see winograd.ts. */
+function convWinograd(a: ConvArgs, weights: Float32Array): void {
+  const inPlane = product(a.g.input);
+  const outPlane = product(a.g.output);
+  for (let n = 0; n < a.batch; n++) {
+    for (let gi = 0; gi < a.group; gi++) {
+      winogradConv3x3({
+        // The original weight array keys the transform cache (a.wData may be a per-run shared copy).
+        x: a.xData, xOffset: (n * a.channels + gi * a.groupIn) * inPlane,
+        w: weights, wOffset: gi * a.groupOut * a.groupIn * 9,
+        out: a.out, outOffset: (n * a.outChannels + gi * a.groupOut) * outPlane,
+        channels: a.groupIn, outChannels: a.groupOut, g: a.g, threads: a.threads,
+      });
     }
   }
 }

@@ -53,7 +53,17 @@ describe('threaded kernels match the single-threaded ones bit for bit', () => {
     const r = rng(11);
     await expectThreadedEqual(
       'Conv',
-      [randomF32(r, [1, 32, 30, 30]), randomF32(r, [48, 32, 3, 3]), randomF32(r, [48])],
+      // 12 input channels: below Winograd's minimum, so this stays on the im2col path.
+      [randomF32(r, [1, 12, 30, 30]), randomF32(r, [48, 12, 3, 3]), randomF32(r, [48])],
+      [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])],
+    );
+  });
+
+  it('Conv 3×3 stride 1 with 64 channels (Winograd: each of the 16 transform-point GEMMs split by columns)', async () => {
+    const r = rng(12);
+    await expectThreadedEqual(
+      'Conv',
+      [randomF32(r, [1, 64, 56, 56]), randomF32(r, [64, 64, 3, 3]), randomF32(r, [64])],
       [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])],
     );
   });
