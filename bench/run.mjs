@@ -306,6 +306,13 @@ if (distHas('runtime/gemmCore.js')) {
       ratios: splitRatios,
       median: median(splitRatios),
     });
+  const { measureWinograd } = await import('./winograd.mjs');
+  const { winogradConv3x3 } = await import(path.join(DIST, 'runtime', 'winograd.js'));
+  const { im2colChannels } = await import(path.join(DIST, 'runtime', 'im2col.js'));
+  for (const r of await measureWinograd({ winogradConv3x3, im2colChannels, sgemm })) {
+    row('runtime', `bnc conv ${r.name}: Winograd F(2x2,3x3) vs im2col + GEMM, 1 thread`, `${r.ratio.toFixed(2)}x`,
+      `direct ${fmtMs(r.directMs)}, Winograd ${fmtMs(r.winogradMs)}; medians of alternating runs`, r);
+  }
 } else {
   skip('runtime', 'bnc GEMM core (sgemm)', 'runtime not built (dist/runtime/gemmCore.js missing)');
 }
