@@ -341,12 +341,12 @@ describe('bad input', () => {
       `input: "data" input_shape { dim: 1 dim: 2 dim: 3 dim: 4 }
 layer { name: "up" type: "Interp" bottom: "data" top: "up" interp_param { height: 8 } }
 layer { name: "r" type: "ReLU" bottom: "up" top: "r" }
-layer { name: "am" type: "ArgMax" bottom: "r" top: "am" }`,
+layer { name: "am" type: "Proposal" bottom: "r" top: "am" }`,
       [],
     );
     const warnings: string[] = [];
     const e = bncErrorOf(() => convert(files, warnings));
-    expect(e.message).toMatch(/2 unsupported layers in the TEST net: 'up' \(Interp\), 'am' \(ArgMax\)/);
+    expect(e.message).toMatch(/2 unsupported layers in the TEST net: 'up' \(Interp\), 'am' \(Proposal\)/);
     expect(e.code).toBe('UNSUPPORTED_LAYER');
     expect(warnings[0]).toMatch(/unknown field 'interp_param'/);
   });

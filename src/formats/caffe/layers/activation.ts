@@ -1,4 +1,4 @@
-import { floatAttr, intAttr } from '../../../ir/index.js';
+import { DataType, floatAttr, intAttr } from '../../../ir/index.js';
 import { LayerMapping, MapContext, broadcastDims, canonicalAxis, layerError, param, unary } from './mapping.js';
 
 
@@ -112,6 +112,80 @@ const dropout: LayerMapping = {
   },
 };
 
+/** A float32 scalar constant named after the layer. */
+const scalar = (c: MapContext, suffix: string, value: number) => c.b.constant(`${c.layer.name}.${suffix}`, [], Float32Array.of(value));
+
+// Clip (BVLC clip_layer.cpp): y = max(min, min(x, max)). ONNX Clip applies the lower bound first, so
+// it gives `max` where Caffe gives `min` when min > max; that case is written as Min then Max.
+const clip: LayerMapping = {
+  map(c) {
+    const p = param(c, 'clip_param');
+    if (!p.has('min') || !p.has('max')) throw layerError(c.layer, 'clip_param needs both min and max (they are required in Caffe)');
+    const [lo, hi] = [p.num('min'), p.num('max')];
+    const name = c.layer.name;
+    if (lo <= hi) {
+      c.b.node('Clip', name, [c.inputs[0]!, scalar(c, 'min', lo), scalar(c, 'max', hi)], [c.outputs[0]!]);
+    } else {
+      const upper = c.b.unique(`${name}/min`);
+      c.b.node('Min', `${name}/min`, [c.inputs[0]!, scalar(c, 'max', hi)], [upper]);
+      c.b.node('Max', name, [upper, scalar(c, 'min', lo)], [c.outputs[0]!]);
+    }
+    return [c.shapes[0]!];
+  },
+};
+
+// Swish (BVLC swish_layer.cpp): y = x · sigmoid(beta · x), beta scaling first as Caffe does.
+const swish: LayerMapping = {
+  map(c) {
+    const beta = param(c, 'swish_param').num('beta');
+    const name = c.layer.name;
+    let z = c.inputs[0]!;
+    if (beta !== 1) {
+      z = c.b.unique(`${name}/beta`);
+      c.b.node('Mul', `${name}/beta`, [c.inputs[0]!, scalar(c, 'beta', beta)], [z]);
+    }
+    const s = c.b.unique(`${name}/sigmoid`);
+    c.b.node('Sigmoid', `${name}/sigmoid`, [z], [s]);
+    c.b.node('Mul', name, [c.inputs[0]!, s], [c.outputs[0]!]);
+    return [c.shapes[0]!];
+  },
+};
+
+// Threshold (BVLC threshold_layer.cpp): y = x > threshold ? 1 : 0. Written with ops every runtime has:
+// x − t is positive exactly when x > t (IEEE subtraction of distinct floats is never 0), Relu keeps the
+// positive part and the casts to bool and back give 1 for non-zero, 0 for zero.
+const threshold: LayerMapping = {
+  map(c) {
+    const t = param(c, 'threshold_param').num('threshold');
+    const name = c.layer.name;
+    const diff = c.b.unique(`${name}/sub`);
+    c.b.node('Sub', `${name}/sub`, [c.inputs[0]!, scalar(c, 'threshold', t)], [diff]);
+    const pos = c.b.unique(`${name}/relu`);
+    c.b.node('Relu', `${name}/relu`, [diff], [pos]);
+    const flag = c.b.unique(`${name}/bool`);
+    c.b.node('Cast', `${name}/bool`, [pos], [flag], [intAttr('to', DataType.BOOL)]);
+    c.b.node('Cast', name, [flag], [c.outputs[0]!], [intAttr('to', DataType.FLOAT)]);
+    return [c.shapes[0]!];
+  },
+};
+
+// ReLU6 (eric612/MobileNet-YOLO src/caffe/layers/relu6_layer.cpp, relu6_param = 211, a ReLUParameter):
+// y = min(max(x, 0) + negative_slope · min(x, 0), 6).
+const relu6: LayerMapping = {
+  map(c) {
+    const slope = param(c, 'relu6_param').num('negative_slope');
+    const name = c.layer.name;
+    if (slope === 0) {
+      c.b.node('Clip', name, [c.inputs[0]!, scalar(c, 'min', 0), scalar(c, 'max', 6)], [c.outputs[0]!]);
+    } else {
+      const leaky = c.b.unique(`${name}/leaky`);
+      c.b.node('LeakyRelu', `${name}/leaky`, [c.inputs[0]!], [leaky], [floatAttr('alpha', slope)]);
+      c.b.node('Min', name, [leaky, scalar(c, 'max', 6)], [c.outputs[0]!]);
+    }
+    return [c.shapes[0]!];
+  },
+};
+
 // ---------------------------------------------------------------- shape and routing layers
 
 const softmax: LayerMapping = {
@@ -124,7 +198,7 @@ const softmax: LayerMapping = {
   },
 };
 
-/** Activations, elementwise math on one bottom, Dropout and Softmax. */
+/** Activations, elementwise math on one bottom, Dropout and Softmax (ReLU6 from the YOLO fork). */
 export const ACTIVATION_LAYERS: Record<string, LayerMapping> = {
   ReLU: relu,
   PReLU: prelu,
@@ -138,4 +212,8 @@ export const ACTIVATION_LAYERS: Record<string, LayerMapping> = {
   Log: log,
   Dropout: dropout,
   Softmax: softmax,
+  Clip: clip,
+  Swish: swish,
+  Threshold: threshold,
+  ReLU6: relu6,
 };

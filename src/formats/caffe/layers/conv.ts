@@ -1,4 +1,4 @@
-import { Attribute, intAttr, intsAttr } from '../../../ir/index.js';
+import { Attribute, DataType, intAttr, intsAttr } from '../../../ir/index.js';
 import { CaffeLayer } from '../net.js';
 import { BlobSpec, LayerMapping, canonicalAxis, layerError, param, sizeOf } from './mapping.js';
 
@@ -163,9 +163,94 @@ const innerProduct: LayerMapping = {
   },
 };
 
-/** Convolution, Deconvolution and InnerProduct. */
+// ---------------------------------------------------------------- depthwise forks
+
+/**
+ * ConvolutionDepthwise (farmingyard/caffe-mobilenet `conv_dw_layer.cpp`, from BVLC/caffe PR 5665): one
+ * k_h × k_w filter per input channel, weight [C, 1, k_h, k_w], bias [C]; num_output and group are not read,
+ * the output has the input's channels. Its geometry reading: kernel_h/kernel_w when both are given, else
+ * kernel_size (one value for both, or h then w); stride and pad likewise (absent: 1 and 0, as in BVLC);
+ * dilation one value or h, w. Written as a Conv with group = C, so BatchNorm folds into it.
+ */
+function depthwiseGeometry(layer: CaffeLayer, channels: number): ConvGeometry {
+  const p = param(layer, 'convolution_param');
+  const pair = (h: string, w: string, list: string, fallback: number | undefined): number[] => {
+    if (p.has(h) && p.has(w)) return [p.num(h), p.num(w)];
+    const v = p.nums(list);
+    if (v.length === 0) {
+      if (fallback === undefined) throw layerError(layer, `convolution_param has no ${list} (or ${h}/${w})`);
+      return [fallback, fallback];
+    }
+    return v.length === 1 ? [v[0]!, v[0]!] : [v[0]!, v[1]!];
+  };
+  const kernel = pair('kernel_h', 'kernel_w', 'kernel_size', undefined);
+  const stride = pair('stride_h', 'stride_w', 'stride', 1);
+  const pad = pair('pad_h', 'pad_w', 'pad', 0);
+  const d = p.nums('dilation');
+  const dilation = d.length === 0 ? [1, 1] : d.length === 1 ? [d[0]!, d[0]!] : [d[0]!, d[1]!];
+  if ([...kernel, ...stride, ...dilation].some((k) => !(k > 0))) throw layerError(layer, 'kernel, stride and dilation must be positive');
+  return { kernel, stride, pad, dilation, group: channels, numOutput: channels, biasTerm: p.bool('bias_term') };
+}
+
+const convolutionDepthwise: LayerMapping = {
+  blobs(layer, [x]) {
+    const ch = x!.length > 1 ? x![1]! : 1;
+    const g = depthwiseGeometry(layer, ch);
+    const specs: BlobSpec[] = [{ dims: [ch, 1, ...g.kernel], role: 'weight', fanIn: sizeOf(g.kernel) }];
+    if (g.biasTerm) specs.push({ dims: [ch], role: 'bias' });
+    return specs;
+  },
+  map(c) {
+    const x = c.shapes[0]!;
+    if (x.length !== 4) throw layerError(c.layer, `needs a 4-D input, got shape [${x}]`);
+    const ch = x[1]!;
+    const g = depthwiseGeometry(c.layer, ch);
+    const inputs = [c.inputs[0]!, c.b.constant(`${c.layer.name}.weight`, [ch, 1, ...g.kernel], c.blobs[0]!)];
+    if (g.biasTerm) inputs.push(c.b.constant(`${c.layer.name}.bias`, [ch], c.blobs[1]!));
+    c.b.node('Conv', c.layer.name, inputs, [c.outputs[0]!], convAttributes(g));
+    const spatial = x.slice(2).map((size, i) => Math.floor((size + 2 * g.pad[i]! - (g.dilation[i]! * (g.kernel[i]! - 1) + 1)) / g.stride[i]!) + 1);
+    if (spatial.some((s) => s <= 0)) throw layerError(c.layer, `the kernel does not fit the ${x.slice(2).join('x')} input`);
+    return [[x[0]!, ch, ...spatial]];
+  },
+};
+
+// ---------------------------------------------------------------- Embed
+
+// Embed (BVLC embed_layer.cpp): each bottom value, truncated to an integer index (static_cast<int>),
+// selects a row of the [input_dim, num_output] weight; top shape = bottom shape + [num_output]; plus the
+// bias. Cast to int64 (truncating, as C) + Gather + Add.
+const embed: LayerMapping = {
+  blobs(layer) {
+    const p = param(layer, 'embed_param');
+    const [k, n] = [p.num('input_dim'), p.num('num_output')];
+    const specs: BlobSpec[] = [{ dims: [k, n], role: 'weight', fanIn: 1 }];
+    if (p.bool('bias_term')) specs.push({ dims: [n], role: 'bias' });
+    return specs;
+  },
+  map(c) {
+    const p = param(c, 'embed_param');
+    const [k, n] = [p.num('input_dim'), p.num('num_output')];
+    if (!(k > 0) || !(n > 0)) throw layerError(c.layer, `embed_param needs positive input_dim and num_output, got ${k} and ${n}`);
+    const name = c.layer.name;
+    const index = c.b.unique(`${name}/index`);
+    c.b.node('Cast', `${name}/index`, [c.inputs[0]!], [index], [intAttr('to', DataType.INT64)]);
+    const weight = c.b.constant(`${name}.weight`, [k, n], c.blobs[0]!);
+    const bias = p.bool('bias_term');
+    const rows = bias ? c.b.unique(`${name}/gather`) : c.outputs[0]!;
+    c.b.node('Gather', bias ? `${name}/gather` : name, [weight, index], [rows], [intAttr('axis', 0)]);
+    if (bias) c.b.node('Add', `${name}/bias`, [rows, c.b.constant(`${name}.bias`, [n], c.blobs[1]!)], [c.outputs[0]!]);
+    return [[...c.shapes[0]!, n]];
+  },
+};
+
+/** Convolution, Deconvolution, InnerProduct, the depthwise convolutions of the forks, and Embed. */
 export const CONV_LAYERS: Record<string, LayerMapping> = {
   Convolution: convolution,
   Deconvolution: deconvolution,
   InnerProduct: innerProduct,
+  // yonghenglh6/DepthwiseConvolution (also in eric612/MobileNet-YOLO): its CPU forward is BVLC's grouped
+  // convolution with the prototxt's group (= channels), so it is a Convolution.
+  DepthwiseConvolution: convolution,
+  ConvolutionDepthwise: convolutionDepthwise,
+  Embed: embed,
 };

@@ -1,4 +1,4 @@
-import { intAttr, intsAttr } from '../../../ir/index.js';
+import { intAttr, intsAttr, stringAttr } from '../../../ir/index.js';
 import { LayerMapping, MapContext, canonicalAxis, layerError, param, sizeOf } from './mapping.js';
 
 
@@ -162,6 +162,95 @@ const silence: LayerMapping = {
   map: () => [],
 };
 
+// Crop (BVLC crop_layer.cpp): axes from `axis` on take bottom[1]'s size, starting at one offset for all
+// of them or one offset per axis (none: 0); axes before `axis` are kept whole. One Slice.
+const crop: LayerMapping = {
+  bottoms: [2, 2],
+  map(c) {
+    const p = param(c, 'crop_param');
+    const [x, ref] = [c.shapes[0]!, c.shapes[1]!];
+    const start = canonicalAxis(c.layer, p.num('axis'), x.length);
+    const offsets = p.nums('offset');
+    if (ref.length !== x.length) throw layerError(c.layer, `bottoms must have the same number of axes, got [${x}] and [${ref}]`);
+    if (offsets.length > 1 && start + offsets.length !== x.length) {
+      throw layerError(c.layer, `${offsets.length} offsets for the ${x.length - start} axes from axis ${start}: give one offset, or one per axis`);
+    }
+    const axes: number[] = [];
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const out = [...x];
+    for (let i = start; i < x.length; i++) {
+      const offset = offsets.length === 1 ? offsets[0]! : offsets.length > 1 ? offsets[i - start]! : 0;
+      if (x[i]! - offset < ref[i]!) {
+        throw layerError(c.layer, `the crop of axis ${i} (size ${ref[i]} from offset ${offset}) does not fit the first bottom's size ${x[i]}`);
+      }
+      out[i] = ref[i]!;
+      axes.push(i);
+      starts.push(offset);
+      ends.push(offset + ref[i]!);
+    }
+    const name = c.layer.name;
+    c.b.node('Slice', name, [c.inputs[0]!, c.b.int64s(`${name}.starts`, starts), c.b.int64s(`${name}.ends`, ends), c.b.int64s(`${name}.axes`, axes)], [c.outputs[0]!]);
+    return [out];
+  },
+};
+
+// Tile (BVLC tile_layer.cpp): the block from `axis` on is repeated `tiles` times ([a b c] → [a b c a b c]),
+// which is ONNX Tile with repeats 1 except at `axis`.
+const tile: LayerMapping = {
+  map(c) {
+    const p = param(c, 'tile_param');
+    const x = c.shapes[0]!;
+    const axis = canonicalAxis(c.layer, p.num('axis'), x.length);
+    if (!p.has('tiles')) throw layerError(c.layer, 'tile_param has no tiles');
+    const tiles = p.num('tiles');
+    if (!(tiles > 0)) throw layerError(c.layer, `tiles ${tiles} must be positive`);
+    const repeats = x.map((_, i) => (i === axis ? tiles : 1));
+    c.b.node('Tile', c.layer.name, [c.inputs[0]!, c.b.int64s(`${c.layer.name}.repeats`, repeats)], [c.outputs[0]!]);
+    return [x.map((d, i) => (i === axis ? d * tiles : d))];
+  },
+};
+
+// ShuffleChannel (farmingyard/ShuffleNet shuffle_channel_layer.cpp, shuffle_channel_param = 164): input
+// channel i·(C/g) + j goes to output channel j·g + i, i.e. the channels seen as a [g, C/g] matrix are
+// transposed. Reshape to [N, g, C/g, rest], swap axes 1 and 2, reshape back.
+const shuffleChannel: LayerMapping = {
+  map(c) {
+    const x = c.shapes[0]!;
+    const group = param(c, 'shuffle_channel_param').num('group');
+    if (x.length < 2) throw layerError(c.layer, `needs an input with a channel axis, got shape [${x}]`);
+    const ch = x[1]!;
+    if (!(group > 0) || ch % group !== 0) throw layerError(c.layer, `group ${group} must be positive and divide the ${ch} channels`);
+    const name = c.layer.name;
+    const grouped = c.b.unique(`${name}/split_groups`);
+    c.b.node('Reshape', `${name}/split_groups`, [c.inputs[0]!, c.b.int64s(`${name}.grouped_shape`, [0, group, ch / group, -1])], [grouped]);
+    const swapped = c.b.unique(`${name}/transpose`);
+    c.b.node('Transpose', `${name}/transpose`, [grouped], [swapped], [intsAttr('perm', [0, 2, 1, 3])]);
+    c.b.node('Reshape', name, [swapped, c.b.int64s(`${name}.shape`, [0, ...x.slice(1)])], [c.outputs[0]!]);
+    return [x];
+  },
+};
+
+// Upsample, darknet style (eric612/MobileNet-YOLO src/caffe/layers/upsample_layer.cpp, upsample_param =
+// 150): the last two axes grow by the integer `scale`, top[h][w] = bottom[h / scale][w / scale]
+// (integer division): ONNX Resize, nearest, asymmetric coordinates, floor.
+const upsample: LayerMapping = {
+  map(c) {
+    const x = c.shapes[0]!;
+    const scale = param(c, 'upsample_param').num('scale');
+    if (x.length !== 4) throw layerError(c.layer, `needs a 4-D input, got shape [${x}]`);
+    if (!(scale >= 1)) throw layerError(c.layer, `scale ${scale} must be a positive integer`);
+    const name = c.layer.name;
+    const scales = c.b.constant(`${name}.scales`, [4], Float32Array.of(1, 1, scale, scale));
+    c.b.node('Resize', name, [c.inputs[0]!, '', scales], [c.outputs[0]!], [
+      stringAttr('mode', 'nearest'),
+      stringAttr('coordinate_transformation_mode', 'asymmetric'),
+      stringAttr('nearest_mode', 'floor'),
+    ]);
+    return [[x[0]!, x[1]!, x[2]! * scale, x[3]! * scale]];
+  },
+};
+
 /** Layers that combine, split or reshape blobs. */
 export const SHAPE_LAYERS: Record<string, LayerMapping> = {
   Eltwise: eltwise,
@@ -172,4 +261,8 @@ export const SHAPE_LAYERS: Record<string, LayerMapping> = {
   Reshape: reshape,
   Permute: permute,
   Silence: silence,
+  Crop: crop,
+  Tile: tile,
+  ShuffleChannel: shuffleChannel,
+  Upsample: upsample,
 };
