@@ -1,5 +1,5 @@
 import { Model, Node, getAttribute, onnxOpset, tensorToIntegers, topologicalOrder } from '../ir/index.js';
-import { broadcastDims, formatDims } from './broadcast.js';
+import { broadcastDims, formatDims, normalizeAxis } from './broadcast.js';
 import { AttributeReader, KernelContext, kernelError } from './kernel.js';
 import { poolWindowOptions } from './pool.js';
 import { forwardGeometry, realOutputShape } from './windowGeometry.js';
@@ -143,12 +143,30 @@ const RULES: Record<string, ShapeRule> = {
     }
     return [out];
   },
+  ArgMax: argRule,
+  ArgMin: argRule,
+  TopK(node, [x], ctx) {
+    if (!x || x.length === 0) return [undefined, undefined];
+    const axis = normalizeAxis(node, ctx.kernel.attrs.int('axis', -1), x.length);
+    const k = ctx.kernel.opset < 10 ? ctx.kernel.attrs.int('k') : ctx.constant(node.inputs[1])?.[0];
+    if (k === undefined) return [undefined, undefined];
+    if (k < 0 || k > x[axis]!) throw kernelError(node, `k = ${k} is outside [0, ${x[axis]}] (the size of axis ${axis} of ${formatDims(x)})`);
+    const out = x.map((d, i) => (i === axis ? k : d));
+    return [out, [...out]];
+  },
   Transpose(_node, [x], ctx) {
     if (!x) return [undefined];
     const perm = ctx.kernel.attrs.ints('perm', x.map((_, i) => x.length - 1 - i));
     return [perm.map((p) => x[p]!)];
   },
 };
+
+function argRule(node: Node, [x]: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
+  if (!x || x.length === 0) return [undefined];
+  const axis = normalizeAxis(node, ctx.kernel.attrs.int('axis', 0), x.length);
+  const keepDims = ctx.kernel.attrs.int('keepdims', 1) !== 0;
+  return [keepDims ? x.map((d, i) => (i === axis ? 1 : d)) : x.filter((_, i) => i !== axis)];
+}
 
 function poolRule(_node: Node, [x]: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
   if (!x) return [undefined];
