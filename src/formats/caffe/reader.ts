@@ -266,14 +266,15 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
   graph.outputs = outputBlobs.map((blob) => {
     const v = current.get(blob)!;
     const dims = shapes.get(v)!;
-    return tensorValueInfo(v, DataType.FLOAT, dynamic ? [null, ...dims.slice(1)] : dims);
+    const shape = dataDependent(v, dims);
+    return tensorValueInfo(v, DataType.FLOAT, dynamic ? [null, ...shape.slice(1)] : shape);
   });
   if (!dynamic) {
     const outputNames = new Set(graph.outputs.map((o) => o.name));
     for (const node of graph.nodes) {
       for (const o of node.outputs) {
         const dims = shapes.get(o);
-        if (dims && !outputNames.has(o)) graph.valueInfo.push(tensorValueInfo(o, DataType.FLOAT, dims));
+        if (dims && !outputNames.has(o)) graph.valueInfo.push(tensorValueInfo(o, DataType.FLOAT, dataDependent(o, dims)));
       }
     }
   }
@@ -302,6 +303,11 @@ function calibrate(model: Model, seed: number, warn: (m: string) => void): void 
     if (!(e instanceof BncError)) throw e;
     warn(`random weights: BatchNorm statistics and classifier scale not calibrated, the net did not run on random inputs (${e.message})`);
   }
+}
+
+/** A top's dims for ONNX: -1 (a size known only at run time, e.g. DetectionOutput's rows) becomes a named symbolic dim. */
+function dataDependent(value: string, dims: number[]): (number | string)[] {
+  return dims.map((d, i) => (d < 0 ? `${value}_dim${i}` : d));
 }
 
 /** Prefix a layer's error with prototxt:line. */
