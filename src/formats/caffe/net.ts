@@ -1,7 +1,7 @@
 import { BncError } from '../../ir/index.js';
 import { NetState, PHASE_TEST, RuleLike, layerIncluded } from './netState.js';
 import { TextMessage, lineOf, parseTextFormat, unknownFieldsOf } from './prototxt.js';
-import { Params, caffeType } from './schema.js';
+import { Params, caffeType, forkField } from './schema.js';
 
 // A Caffe net definition as bnc uses it: the TEST net's layers in file order (V1 `layers {}` upgraded to
 // the `layer {}` form), and the inputs declared by the net header. Input layers stay layers.
@@ -51,7 +51,7 @@ export function v1TypeName(enumName: string): string {
 /** Parse prototxt text into the TEST net. Syntax errors name file:line:col. */
 export function parseNet(text: string, file: string, warn: (m: string) => void): CaffeNet {
   const netType = caffeType('NetParameter');
-  const msg = parseTextFormat(text, netType, { file, warn });
+  const msg = parseTextFormat(text, netType, { file, warn, extraField: forkField });
   const net = new Params(msg, netType);
   const where = (m: object) => `${file}:${lineOf(m) ?? '?'}`;
 

@@ -1,5 +1,6 @@
 import { ACTIVATION_LAYERS } from './activation.js';
 import { CONV_LAYERS } from './conv.js';
+import { INTERP_LAYERS } from './interp.js';
 import { LayerMapping } from './mapping.js';
 import { NORM_LAYERS } from './norm.js';
 import { POOL_LAYERS } from './pool.js';
@@ -11,7 +12,7 @@ export { caffePooledSize } from './pool.js';
 
 // The one table of Caffe layer types. Each family file exports its mappings and is added here once;
 // adding a layer means adding it to its family's file (and a test).
-const FAMILIES: Record<string, LayerMapping>[] = [CONV_LAYERS, NORM_LAYERS, ACTIVATION_LAYERS, POOL_LAYERS, SHAPE_LAYERS];
+const FAMILIES: Record<string, LayerMapping>[] = [CONV_LAYERS, NORM_LAYERS, ACTIVATION_LAYERS, POOL_LAYERS, SHAPE_LAYERS, INTERP_LAYERS];
 
 /** Every supported layer type (as written in `type:`) and its mapping. */
 export const LAYER_MAPPINGS: Record<string, LayerMapping> = Object.assign({}, ...FAMILIES);
