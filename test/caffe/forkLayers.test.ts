@@ -172,3 +172,32 @@ layer { name: "bn" type: "BN" bottom: "conv" top: "conv" bn_param { eps: 1 froze
     expectClose(ort, [1, 2, 1, 2], want);
   });
 });
+
+describe('ROIPooling (rbgirshick/caffe-fast-rcnn roi_pooling_layer.cpp)', () => {
+  // Features 0..15 (4x4, after a ReLU); rois as a 4-D blob [2, 5, 1, 1] (Caffe checks only C·H·W = 5).
+  // Region 0: (0,0)-(3,3), 4x4, bins of 2: maxima 5, 7, 13, 15.
+  // Region 1: x 1.5 → 2, y 0.4 → 0, x 2.5 → 3, y 1.6 → 2: width 2, height 3; bin 1.5 x 1: rows [0, 2) and
+  // [1, 3), columns 2 and 3: maxima 6, 7, 10, 11.
+  const prototxt = `${header([1, 1, 4, 4])}${header([2, 5, 1, 1], 'rois')}
+layer { name: "relu" type: "ReLU" bottom: "data" top: "feat" }
+layer { name: "pool" type: "ROIPooling" bottom: "feat" bottom: "rois" top: "pool" roi_pooling_param { pooled_h: 2 pooled_w: 2 spatial_scale: 1 } }`;
+  const rois = Float32Array.of(0, 0, 0, 3, 3, 0, 1.5, 0.4, 2.5, 1.6);
+
+  it('is one MaxRoiPool (rois reshaped to [R, 5]) giving the fork values in onnxruntime and bnc', async () => {
+    const warnings: string[] = [];
+    const conv = convert(writeNet('roi_pool', prototxt, []), warnings);
+    expect(conv.model.graph.nodes.map((n) => n.opType)).toEqual(['Relu', 'Reshape', 'MaxRoiPool']);
+    expect(warnings).toEqual([]);
+    const { ort, bnc } = await runBoth(conv, { data: { data: seq(16), dims: [1, 1, 4, 4] }, rois: { data: rois, dims: [2, 5, 1, 1] } });
+    const want = [5, 7, 13, 15, 6, 7, 10, 11];
+    expectClose(ort, [2, 1, 2, 2], want, 0);
+    expectClose(bnc, [2, 1, 2, 2], want, 0);
+  });
+
+  it('refuses a missing pooled size and a rois blob without 5 values per region', () => {
+    const noSize = writeNet('roi_nosize', prototxt.replace('pooled_h: 2 ', ''), []);
+    expect(bncErrorOf(() => convert(noSize)).message).toMatch(/layer 'pool' \(ROIPooling\): pooled_h 0 and pooled_w 2 must both be set/);
+    const badRois = writeNet('roi_bad', prototxt.replace('input_dim: 5', 'input_dim: 4'), []);
+    expect(bncErrorOf(() => convert(badRois)).message).toMatch(/bottom 1 \(rois\) has shape \[2,4,1,1\]; it must hold 5 values per region/);
+  });
+});
