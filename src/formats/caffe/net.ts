@@ -1,6 +1,6 @@
 import { BncError } from '../../ir/index.js';
 import { NetState, PHASE_TEST, RuleLike, layerIncluded } from './netState.js';
-import { TextMessage, lineOf, parseTextFormat, unknownFieldsOf } from './prototxt.js';
+import { GenericValue, TextMessage, lineOf, parseTextFormat, unknownFieldsOf } from './prototxt.js';
 import { Params, caffeType, forkField } from './schema.js';
 
 // A Caffe net definition as bnc uses it: the TEST net's layers in file order (V1 `layers {}` upgraded to
@@ -17,6 +17,8 @@ export interface CaffeLayer {
   line?: number;
   /** Names of unknown fields (e.g. a fork's `*_param`) the parser kept. */
   unknownFields: string[];
+  /** Their values, parsed without a schema (e.g. a Python layer's python_param, for messages). */
+  unknownValues?: Map<string, GenericValue[]>;
 }
 
 export interface CaffeNet {
@@ -114,6 +116,7 @@ export function parseNet(text: string, file: string, warn: (m: string) => void):
       message: params,
       line: lineOf(m),
       unknownFields: [...(unknownFieldsOf(m)?.keys() ?? [])],
+      unknownValues: unknownFieldsOf(m),
     });
   });
   const seen = new Set<string>();
