@@ -24,6 +24,10 @@ export interface OpenOptions {
    * a copy (the CLI sets this when it runs models on more than one thread).
    */
   sharedMemory?: boolean;
+  /** Caffe: build the net only up to these blobs, which become the outputs (--outputs). */
+  outputs?: string[];
+  /** Caffe: net input name → shape replacing the declared one (--input-shape; same rank). */
+  inputShapes?: Record<string, number[]>;
 }
 
 /**

@@ -10,6 +10,7 @@ import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 import { SELECTION_KERNELS } from './selection.js';
 import { DETECTION_KERNELS } from './detection.js';
+import { ROI_KERNELS } from './roi.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -25,6 +26,7 @@ const FAMILIES: KernelConfig[][] = [
   RESIZE_KERNELS,
   SELECTION_KERNELS,
   DETECTION_KERNELS,
+  ROI_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();

@@ -34,11 +34,14 @@ describe.skipIf(!HAVE_SHARED)(`shared Caffe cases ${HAVE_SHARED ? '' : `(${SKIP_
       const conv = openCaffe(path.join(dir, 'net.prototxt'), { warn: (m) => warnings.push(m) });
       return { conv, warnings };
     };
-    const input = () => {
-      const npy = readNpy(path.join(dir, spec.input.file));
-      return { name: spec.input.blob ?? spec.input.name ?? 'data', data: npy.data as Float32Array, dims: npy.shape };
+    // Every net input the case lists (case.json `inputs`: data first, then e.g. Fast R-CNN's rois), else its one `input`.
+    const inputs = () => {
+      const listed = (spec as { inputs?: { blob?: string; name?: string; file: string }[] }).inputs ?? [spec.input];
+      return listed.map((i) => {
+        const npy = readNpy(path.join(dir, i.file));
+        return { name: i.blob ?? i.name ?? 'data', data: npy.data as Float32Array, dims: npy.shape };
+      });
     };
-
     it(`${name}: net outputs and ref blob shapes match case.json`, () => {
       const { conv } = convert();
       expect(conv.outputs.sort()).toEqual([...(spec.net_outputs ?? [])].sort());
@@ -52,8 +55,7 @@ describe.skipIf(!HAVE_SHARED)(`shared Caffe cases ${HAVE_SHARED ? '' : `(${SKIP_
     it(`${name}: onnxruntime on the written ONNX matches every ref`, async () => {
       const { conv } = convert();
       const bytes = serializeOnnx(withRefOutputs(conv.model, blobs));
-      const x = input();
-      const result = await runOrt(bytes, { [x.name]: { data: x.data, dims: x.dims } });
+      const result = await runOrt(bytes, Object.fromEntries(inputs().map((x) => [x.name, { data: x.data, dims: x.dims }])));
       for (const blob of blobs) {
         const ref = readNpy(path.join(dir, spec.refs[blob]!.file));
         const got = result[blob];
@@ -66,8 +68,8 @@ describe.skipIf(!HAVE_SHARED)(`shared Caffe cases ${HAVE_SHARED ? '' : `(${SKIP_
 
     it(`${name}: bnc's runtime on the converted IR matches every ref`, () => {
       const { conv } = convert();
-      const x = input();
-      const run = runModel(conv.model, new Map([[x.name, { dtype: DataType.FLOAT, dims: x.dims, data: x.data }]]), { keepAll: true });
+      const feeds = new Map(inputs().map((x) => [x.name, { dtype: DataType.FLOAT, dims: x.dims, data: x.data }]));
+      const run = runModel(conv.model, feeds, { keepAll: true });
       for (const blob of blobs) {
         const ref = readNpy(path.join(dir, spec.refs[blob]!.file));
         const got = run.outputs.get(blob) ?? run.intermediates?.get(blob);

@@ -52,6 +52,33 @@ interface ConvertCliOptions {
   verify?: boolean;
   json?: boolean;
   force?: boolean;
+  outputs?: string[];
+  inputShape?: string[];
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** --outputs BLOB[,BLOB...] (repeatable): the blob names, in order. */
+export function parseOutputsOption(values: string[]): string[] {
+  const names = values.flatMap((v) => v.split(',')).map((n) => n.trim());
+  if (names.some((n) => !n)) throw new BncError(`--outputs ${JSON.stringify(values.join(','))}: expected blob names separated by commas`, { code: 'USAGE' });
+  return names;
+}
+
+/** --input-shape NAME=D0,D1,... (repeatable): input name → dims. */
+export function parseInputShapeOption(values: string[]): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  for (const v of values) {
+    const eq = v.lastIndexOf('=');
+    const name = v.slice(0, eq).trim();
+    const sizes = v.slice(eq + 1).split(',').map((d) => d.trim());
+    if (eq <= 0 || sizes.some((d) => !/^\d+$/.test(d) || Number(d) <= 0 || !Number.isSafeInteger(Number(d)))) {
+      throw new BncError(`--input-shape ${JSON.stringify(v)}: expected NAME=D0,D1,... with positive whole sizes, e.g. data=1,3,368,368`, { code: 'USAGE' });
+    }
+    if (name in shapes) throw new BncError(`--input-shape: input '${name}' is given twice`, { code: 'USAGE' });
+    shapes[name] = sizes.map(Number);
+  }
+  return shapes;
 }
 
 function integerOption(text: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -75,6 +102,8 @@ export function registerConvert(program: Command): void {
     .requiredOption('-o, --output <file>', 'output .onnx file')
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 13; 15 when a BatchNorm needs training_mode)')
     .option('--batch <n|dynamic>', "batch size of every input, or 'dynamic' for a symbolic batch axis (default: the prototxt's)")
+    .option('--outputs <blobs>', 'build the net only up to these blobs (comma-separated), which become the outputs: cuts off e.g. a Python layer after them', collect)
+    .option('--input-shape <name=dims>', 'replace a net input\'s declared shape, e.g. data=1,3,368,368 (repeatable; same rank)', collect)
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
     .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
@@ -107,6 +136,8 @@ export function registerConvert(program: Command): void {
           seed,
           opset,
           batch,
+          outputs: opts.outputs ? parseOutputsOption(opts.outputs) : undefined,
+          inputShapes: opts.inputShape ? parseInputShapeOption(opts.inputShape) : undefined,
           warn,
           onProgress: loading.onProgress,
         });

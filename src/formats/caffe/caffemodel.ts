@@ -1,7 +1,8 @@
+import type * as protobuf from 'protobufjs';
 import { BncError } from '../../ir/index.js';
 import { WireError, WireReader, WireType } from '../protobuf/wire.js';
 import { decodingFile } from '../format.js';
-import { caffeType } from './schema.js';
+import { Params, caffeType, forkCollidingIds, forkOverlayFor } from './schema.js';
 
 // Binary .caffemodel (a NetParameter with the weights in each layer's blobs). The blobs are read by
 // walking the wire format: packed float data becomes a Float32Array view over the file bytes (or one bulk
@@ -20,6 +21,8 @@ export interface LayerWeights {
   name: string;
   type: string;
   blobs: WeightBlob[];
+  /** The layer's other fields (parameter blocks), decoded by the layer's type where forks collide. */
+  params: Params;
 }
 
 // Field numbers (caffe.proto).
@@ -57,9 +60,12 @@ function decodeNet(r: WireReader): LayerWeights[] {
 function decodeLayer(r: WireReader, v1: boolean): LayerWeights {
   const layerStart = r.pos;
   const blobs: WeightBlob[] = [];
-  // The fields other than blobs, re-assembled for protobufjs (small: names, types, parameters).
+  // The fields other than blobs, re-assembled for protobufjs (small: names, types, parameters). Fields whose
+  // number forks use for different blocks (PSPNet's interp_param = BVLC's input_param = 143) are set aside
+  // and decoded once the layer's type is known, whatever their order in the file.
   const rest: Uint8Array[] = [];
-  let restLength = 0;
+  const colliding: Uint8Array[] = [];
+  const collidingIds = v1 ? NO_IDS : (LAYER_COLLIDING_IDS ??= forkCollidingIds('LayerParameter'));
   const blobField = v1 ? V1_BLOBS : LAYER_BLOBS;
   while (!r.done) {
     const start = r.pos;
@@ -72,25 +78,11 @@ function decodeLayer(r: WireReader, v1: boolean): LayerWeights {
           code: 'UNSUPPORTED',
         });
       }
-      const kept = r.skipKeep(start, wire);
-      rest.push(kept);
-      restLength += kept.length;
+      (collidingIds.has(field) ? colliding : rest).push(r.skipKeep(start, wire));
     }
   }
-  const joined = new Uint8Array(restLength);
-  let off = 0;
-  for (const part of rest) {
-    joined.set(part, off);
-    off += part.length;
-  }
-  let decoded: { name?: string; type?: string | number };
-  try {
-    decoded = caffeType(v1 ? 'V1LayerParameter' : 'LayerParameter').decode(joined) as unknown as { name?: string; type?: string | number };
-  } catch (e) {
-    // protobufjs throws plain errors ("illegal tag", "index out of range") on corrupt bytes: they are the
-    // file's fault, reported as such by parseCaffemodel.
-    throw new WireError(`a layer's parameters do not decode (${e instanceof Error ? e.message : String(e)})`, layerStart);
-  }
+  const messageType = caffeType(v1 ? 'V1LayerParameter' : 'LayerParameter');
+  const decoded = decodeParts(messageType, rest, layerStart) as { name?: string; type?: string | number } & Record<string, unknown>;
   let type = '';
   if (v1) {
     if (!Object.keys(V1_TYPE_NAMES).length) {
@@ -101,7 +93,34 @@ function decodeLayer(r: WireReader, v1: boolean): LayerWeights {
   } else {
     type = String(decoded.type ?? '');
   }
-  return { name: String(decoded.name ?? ''), type, blobs };
+  if (colliding.length) {
+    const overlay = forkOverlayFor('LayerParameter', type) ?? messageType;
+    Object.assign(decoded, decodeParts(overlay, colliding, layerStart));
+  }
+  return { name: String(decoded.name ?? ''), type, blobs, params: new Params(decoded, messageType) };
+}
+
+const NO_IDS = new Set<number>();
+let LAYER_COLLIDING_IDS: Set<number> | undefined;
+
+/** Decode re-assembled field bytes with protobufjs; its plain errors on corrupt bytes become WireErrors. */
+function decodeParts(type: protobuf.Type, parts: Uint8Array[], at: number): Record<string, unknown> {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const joined = new Uint8Array(length);
+  let off = 0;
+  for (const part of parts) {
+    joined.set(part, off);
+    off += part.length;
+  }
+  try {
+    // Plain fields only: a decoded message's own properties are the fields present (what Params.has reads).
+    return type.decode(joined) as unknown as Record<string, unknown>;
+  } catch (e) {
+    // protobufjs throws plain errors ("illegal tag", "index out of range") on corrupt bytes: they are the
+    // file's fault, reported as such by parseCaffemodel.
+    throw new WireError(`a layer's parameters do not decode (${e instanceof Error ? e.message : String(e)})`, at);
+  }
 }
 
 function decodeBlob(r: WireReader): WeightBlob {

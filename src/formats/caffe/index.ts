@@ -30,6 +30,8 @@ export function openCaffe(prototxt: string, options: OpenOptions & Pick<CaffeRea
     sharedMemory: options.sharedMemory,
     opset: options.opset,
     batch: options.batch,
+    outputs: options.outputs,
+    inputShapes: options.inputShapes,
   });
 }
 

@@ -1,7 +1,7 @@
 import { BncError } from '../../ir/index.js';
 import { NetState, PHASE_TEST, RuleLike, layerIncluded } from './netState.js';
-import { TextMessage, lineOf, parseTextFormat, unknownFieldsOf } from './prototxt.js';
-import { Params, caffeType } from './schema.js';
+import { GenericValue, TextMessage, lineOf, parseTextFormat, unknownFieldsOf } from './prototxt.js';
+import { Params, caffeType, forkField } from './schema.js';
 
 // A Caffe net definition as bnc uses it: the TEST net's layers in file order (V1 `layers {}` upgraded to
 // the `layer {}` form), and the inputs declared by the net header. Input layers stay layers.
@@ -17,6 +17,8 @@ export interface CaffeLayer {
   line?: number;
   /** Names of unknown fields (e.g. a fork's `*_param`) the parser kept. */
   unknownFields: string[];
+  /** Their values, parsed without a schema (e.g. a Python layer's python_param, for messages). */
+  unknownValues?: Map<string, GenericValue[]>;
 }
 
 export interface CaffeNet {
@@ -51,7 +53,7 @@ export function v1TypeName(enumName: string): string {
 /** Parse prototxt text into the TEST net. Syntax errors name file:line:col. */
 export function parseNet(text: string, file: string, warn: (m: string) => void): CaffeNet {
   const netType = caffeType('NetParameter');
-  const msg = parseTextFormat(text, netType, { file, warn });
+  const msg = parseTextFormat(text, netType, { file, warn, extraField: forkField });
   const net = new Params(msg, netType);
   const where = (m: object) => `${file}:${lineOf(m) ?? '?'}`;
 
@@ -114,6 +116,7 @@ export function parseNet(text: string, file: string, warn: (m: string) => void):
       message: params,
       line: lineOf(m),
       unknownFields: [...(unknownFieldsOf(m)?.keys() ?? [])],
+      unknownValues: unknownFieldsOf(m),
     });
   });
   const seen = new Set<string>();

@@ -29,6 +29,8 @@ export type GenericValue = string | [string, GenericValue][];
 export interface TextParseOptions {
   file?: string;
   warn?: (message: string) => void;
+  /** Fields a message type cannot declare itself (a fork's field whose number another Caffe uses), by name. */
+  extraField?: (type: protobuf.Type, name: string) => protobuf.Field | undefined;
 }
 
 type TokenKind = 'ident' | 'number' | 'string' | 'punct' | 'eof';
@@ -233,7 +235,7 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
       if (t.kind === 'eof') throw lex.error(t, `expected '${close}' to close the message opened on line ${line}, found end of file`);
       if (t.kind !== 'ident') throw lex.error(t, `expected a field name, found ${describe(t)}`);
       lex.next();
-      const field = msgType.fields[t.text];
+      const field = msgType.fields[t.text] ?? options.extraField?.(msgType, t.text);
       if (!field) {
         const value = parseUnknownValue();
         const hint = t.text.endsWith('_param') ? 'a parameter block of a custom Caffe fork' : 'a field of a newer or custom Caffe';

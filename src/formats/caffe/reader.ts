@@ -5,6 +5,7 @@ import { calibrateRandomWeights } from './calibrate.js';
 import { LayerWeights, WeightBlob, parseCaffemodel, sameBlobShape } from './caffemodel.js';
 import { BlobSpec, LAYER_MAPPINGS, MapContext, layerError } from './layers/index.js';
 import { CaffeLayer, CaffeNet, parseNet } from './net.js';
+import { caffeType } from './schema.js';
 import { randomBlobs } from './randomBlobs.js';
 
 // Caffe net (+ weights) → IR model. Blobs become SSA values: each write of a blob (in-place layers write
@@ -35,6 +36,13 @@ export interface CaffeReadOptions {
   sharedMemory?: boolean;
   /** Called with each layer's generated blobs (randomWeights), e.g. to write them as a caffemodel. */
   onRandomWeights?: (layer: CaffeLayer, blobs: Float32Array[], specs: BlobSpec[]) => void;
+  /**
+   * Build the TEST net only up to these blobs (--outputs): the layers they do not depend on are dropped
+   * (so an unsupported layer after them no longer matters), and they are the graph outputs, in this order.
+   */
+  outputs?: string[];
+  /** Net input name → shape replacing the declared one (--input-shape); same rank, every name a net input. */
+  inputShapes?: Record<string, number[]>;
 }
 
 export interface CaffeConversion {
@@ -86,21 +94,18 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
   };
   const at = (l: CaffeLayer) => `${prototxt}:${l.line ?? '?'}`;
 
+  const { layers, headerInputs } = options.outputs ? netUpTo(net, options.outputs, prototxt) : net;
+
   // Every unsupported layer in one error, before any work.
-  const unsupported = net.layers.filter((l) => l.type !== 'Input' && !(l.type in LAYER_MAPPINGS));
-  if (unsupported.length) {
-    throw new BncError(
-      `${prototxt}: ${unsupported.length} unsupported layer${unsupported.length > 1 ? 's' : ''} in the TEST net: ` +
-        unsupported.map((l) => `'${l.name}' (${l.type})`).join(', ') +
-        `; bnc converts ${Object.keys(LAYER_MAPPINGS).concat('Input').sort().join(', ')}`,
-      { file: prototxt, code: 'UNSUPPORTED_LAYER' },
-    );
-  }
+  const unsupported = layers.filter((l) => l.type !== 'Input' && !(l.type in LAYER_MAPPINGS));
+  if (unsupported.length) throw unsupportedError(unsupported, headerInputs, layers, prototxt);
+
+  checkInputShapes(options.inputShapes, headerInputs, layers);
 
   // Blob writes per blob, to know which write is the last (that one takes the blob's name).
   const writesLeft = new Map<string, number>();
-  for (const l of net.layers) for (const t of l.top) writesLeft.set(t, (writesLeft.get(t) ?? 0) + 1);
-  const allBlobs = new Set<string>([...net.headerInputs.map((i) => i.name), ...writesLeft.keys()]);
+  for (const l of layers) for (const t of l.top) writesLeft.set(t, (writesLeft.get(t) ?? 0) + 1);
+  const allBlobs = new Set<string>([...headerInputs.map((i) => i.name), ...writesLeft.keys()]);
   const b = new GraphBuilder(net.name || 'caffe_net', allBlobs);
 
   let opset = options.opset ?? DEFAULT_OPSET;
@@ -125,8 +130,9 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
   const inputs: ValueInfo[] = [];
   const batchOf = (dims: number[]) => (typeof options.batch === 'number' ? [options.batch, ...dims.slice(1)] : dims);
 
-  const defineInput = (name: string, dims: number[], where: string) => {
+  const defineInput = (name: string, declared: number[], where: string) => {
     if (current.has(name)) throw new BncError(`${where}: net input '${name}' is declared twice`, { file: prototxt });
+    const dims = options.inputShapes?.[name] ?? declared;
     if (dims.some((d) => !Number.isSafeInteger(d) || d <= 0)) throw new BncError(`${where}: net input '${name}' has an invalid shape [${dims}]`, { file: prototxt });
     const actual = batchOf(dims);
     current.set(name, name);
@@ -135,13 +141,13 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
     writesLeft.set(name, (writesLeft.get(name) ?? 0) + 0);
     inputs.push(tensorValueInfo(name, DataType.FLOAT, options.batch === 'dynamic' ? ['N', ...actual.slice(1)] : actual));
   };
-  for (const i of net.headerInputs) defineInput(i.name, i.dims, prototxt);
+  for (const i of headerInputs) defineInput(i.name, i.dims, prototxt);
 
   const missingWeights: CaffeLayer[] = [];
   let generated = 0;
   let order = 0;
 
-  for (const layer of net.layers) {
+  for (const layer of layers) {
     if (layer.type === 'Input') {
       const shapeList = layer.message.message('input_param').messages('shape');
       layer.top.forEach((top, i) => {
@@ -166,7 +172,8 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
           code: 'DANGLING_INPUT',
         });
       }
-      consumed.add(bottom);
+      // A blob read only by Silence layers stays a net output (Silence exists to quiet unused-blob logs).
+      if (layer.type !== 'Silence') consumed.add(bottom);
       return v;
     });
     const inputShapes = inputValues.map((v) => shapes.get(v)!);
@@ -254,10 +261,12 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
 
   // Net outputs, as Caffe defines them: blobs written and not read by any later layer (inputs excluded).
   const inputNames = new Set(inputs.map((i) => i.name));
-  const outputBlobs = [...lastWriter.entries()]
-    .filter(([blob]) => !consumed.has(blob) && !inputNames.has(blob))
-    .sort((x, y) => x[1] - y[1])
-    .map(([blob]) => blob);
+  const outputBlobs =
+    options.outputs ??
+    [...lastWriter.entries()]
+      .filter(([blob]) => !consumed.has(blob) && !inputNames.has(blob))
+      .sort((x, y) => x[1] - y[1])
+      .map(([blob]) => blob);
   if (!outputBlobs.length) throw new BncError(`${prototxt}: the TEST net has no output blob`, { file: prototxt });
 
   const dynamic = options.batch === 'dynamic';
@@ -292,7 +301,108 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
 
   const blobShapes = new Map<string, number[]>();
   for (const [blob, v] of current) blobShapes.set(blob, shapes.get(v)!);
-  return { model, shapes: blobShapes, outputs: outputBlobs, layers: net.layers.length, generatedWeights: generated, warnings };
+  return { model, shapes: blobShapes, outputs: outputBlobs, layers: layers.length, generatedWeights: generated, warnings };
+}
+
+const quoted = (names: Iterable<string>) => [...names].map((n) => `'${n}'`).join(', ');
+
+/**
+ * The TEST net cut at `outputs` (--outputs): the layers those blobs depend on, found in one backward walk
+ * (a layer is kept when it writes a blob still needed at that point; its bottoms become needed), and the
+ * header inputs they read. Linear in layers + blobs.
+ */
+function netUpTo(net: CaffeNet, outputs: string[], prototxt: string): Pick<CaffeNet, 'layers' | 'headerInputs'> {
+  const headerNames = new Set(net.headerInputs.map((i) => i.name));
+  const written = new Set<string>();
+  for (const l of net.layers) for (const t of l.top) if (l.type !== 'Input') written.add(t);
+  const usage = (m: string) => new BncError(`--outputs: ${m}`, { file: prototxt, code: 'USAGE' });
+  if (!outputs.length) throw usage('name at least one blob');
+  const dup = outputs.find((o, i) => outputs.indexOf(o) !== i);
+  if (dup !== undefined) throw usage(`blob '${dup}' is named twice`);
+  const missing = outputs.filter((o) => !written.has(o));
+  if (missing.length) {
+    const inputs = missing.filter((o) => headerNames.has(o) || net.layers.some((l) => l.type === 'Input' && l.top.includes(o)));
+    if (inputs.length) throw usage(`${quoted(inputs)} ${inputs.length > 1 ? 'are net inputs' : 'is a net input'}, not a computed blob`);
+    const known = [...written];
+    throw usage(
+      `the TEST net of ${prototxt} has no blob ${quoted(missing)}; its blobs are ${quoted(known.slice(0, 30))}${known.length > 30 ? ` and ${known.length - 30} more` : ''}`,
+    );
+  }
+  const needed = new Set(outputs);
+  const keep = new Array<boolean>(net.layers.length).fill(false);
+  for (let i = net.layers.length - 1; i >= 0; i--) {
+    const l = net.layers[i]!;
+    if (l.top.some((t) => needed.has(t))) {
+      keep[i] = true;
+      for (const b of l.bottom) needed.add(b);
+    }
+  }
+  return { layers: net.layers.filter((_, i) => keep[i]), headerInputs: net.headerInputs.filter((i) => needed.has(i.name)) };
+}
+
+/** A Python layer's python_param module and layer (a known block, or kept as an unknown field). */
+function pythonTarget(l: CaffeLayer): string {
+  let module = '';
+  let cls = '';
+  if (caffeType('LayerParameter').fields.python_param) {
+    const p = l.message.message('python_param');
+    module = p.str('module');
+    cls = p.str('layer');
+  } else {
+    const block = l.unknownValues?.get('python_param')?.[0];
+    if (Array.isArray(block)) {
+      for (const [k, v] of block) {
+        if (k === 'module' && typeof v === 'string') module = v;
+        if (k === 'layer' && typeof v === 'string') cls = v;
+      }
+    }
+  }
+  return [module && `module ${module}`, cls && `layer ${cls}`].filter(Boolean).join(', ');
+}
+
+/** One error naming every unsupported layer; for Python layers, their code and the --outputs that avoids them. */
+function unsupportedError(unsupported: CaffeLayer[], headerInputs: CaffeNet['headerInputs'], layers: CaffeLayer[], prototxt: string): BncError {
+  const list = unsupported.map((l) => {
+    const target = l.type === 'Python' ? pythonTarget(l) : '';
+    return `'${l.name}' (${l.type}${target ? `: ${target}` : ''})`;
+  });
+  let advice = '';
+  const python = unsupported.filter((l) => l.type === 'Python');
+  if (python.length) {
+    const inputNames = new Set(headerInputs.map((i) => i.name));
+    for (const l of layers) if (l.type === 'Input') for (const t of l.top) inputNames.add(t);
+    const feeding = [...new Set(python.flatMap((l) => l.bottom))].filter((b) => !inputNames.has(b));
+    advice = feeding.length
+      ? `; a Python layer runs the net's own Python code, which has no ONNX form: convert the net up to the blob${feeding.length > 1 ? 's' : ''} feeding it with --outputs ${feeding.join(',')}`
+      : `; a Python layer runs the net's own Python code, which has no ONNX form: declare its tops (${python.flatMap((l) => l.top).join(', ')}) as net inputs instead (input: and input_shape in the net header)`;
+  }
+  return new BncError(
+    `${prototxt}: ${unsupported.length} unsupported layer${unsupported.length > 1 ? 's' : ''} in the TEST net: ${list.join(', ')}` +
+      `${advice}; bnc converts ${Object.keys(LAYER_MAPPINGS).concat('Input').sort().join(', ')}`,
+    { file: prototxt, code: 'UNSUPPORTED_LAYER' },
+  );
+}
+
+/** --input-shape: every name must be a net input, and keep the declared rank. */
+function checkInputShapes(shapes: Record<string, number[]> | undefined, headerInputs: CaffeNet['headerInputs'], layers: CaffeLayer[]): void {
+  if (!shapes) return;
+  const declared = new Map<string, number[] | undefined>(headerInputs.map((i) => [i.name, i.dims]));
+  for (const l of layers) {
+    if (l.type !== 'Input') continue;
+    const list = l.message.message('input_param').messages('shape');
+    l.top.forEach((t, i) => declared.set(t, list[list.length === 1 ? 0 : i]?.nums('dim')));
+  }
+  for (const [name, dims] of Object.entries(shapes)) {
+    const given = `--input-shape ${name}=${dims.join(',')}`;
+    if (!declared.has(name)) {
+      throw new BncError(`${given}: '${name}' is not an input of the TEST net; its inputs are ${quoted(declared.keys()) || 'none'}`, { code: 'USAGE' });
+    }
+    const d = declared.get(name);
+    if (d && d.length !== dims.length) {
+      throw new BncError(`${given}: the net declares '${name}' with ${d.length} axes [${d}]; give ${d.length} sizes`, { code: 'USAGE' });
+    }
+    if (dims.some((x) => !Number.isSafeInteger(x) || x <= 0)) throw new BncError(`${given}: sizes must be positive whole numbers`, { code: 'USAGE' });
+  }
 }
 
 /** Random weights get trained-like BatchNorm statistics and logits; a net that cannot run keeps its draw. */

@@ -22,6 +22,39 @@ export function caffeType(name: string): protobuf.Type {
 }
 
 /**
+ * Fork fields whose number another Caffe already gives to a different field of the same message: PSPNet's
+ * interp_param is field 143 of LayerParameter, BVLC's input_param. One protobuf message cannot hold both, so
+ * proto/caffe.proto declares the fork's field in a message of its own, listed here with the layer types that
+ * read it. A prototxt names its fields, so there the name decides; a caffemodel has only numbers, so there the
+ * layer's type decides (see forkOverlayFor).
+ */
+const FORK_OVERLAYS: Record<string, { message: string; layerTypes: string[] }[]> = {
+  LayerParameter: [{ message: 'PSPNetLayerParameter', layerTypes: ['Interp'] }],
+};
+
+/** A fork field of `type` that the message itself cannot declare (its number is taken), by name. */
+export function forkField(type: protobuf.Type, name: string): protobuf.Field | undefined {
+  for (const o of FORK_OVERLAYS[type.name] ?? []) {
+    const f = caffeType(o.message).fields[name];
+    if (f) return f;
+  }
+  return undefined;
+}
+
+/** Field numbers of `message` that some fork uses for another field (decode them by the layer's type). */
+export function forkCollidingIds(message: string): Set<number> {
+  const ids = new Set<number>();
+  for (const o of FORK_OVERLAYS[message] ?? []) for (const f of caffeType(o.message).fieldsArray) ids.add(f.id);
+  return ids;
+}
+
+/** The overlay message whose fields a layer of `layerType` reads in place of `message`'s same-numbered ones. */
+export function forkOverlayFor(message: string, layerType: string): protobuf.Type | undefined {
+  const o = (FORK_OVERLAYS[message] ?? []).find((x) => x.layerTypes.includes(layerType));
+  return o ? caffeType(o.message) : undefined;
+}
+
+/**
  * Read access to one parameter message (e.g. a layer's convolution_param) with the schema's defaults
  * for fields the file leaves out. Works on prototxt objects and on protobufjs-decoded messages alike.
  */
@@ -33,7 +66,7 @@ export class Params {
   }
 
   private field(name: string): protobuf.Field {
-    const f = this.type.fields[name];
+    const f = this.type.fields[name] ?? forkField(this.type, name);
     if (!f) throw new Error(`caffe.${this.type.name} has no field '${name}'`);
     return f;
   }

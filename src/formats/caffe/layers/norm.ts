@@ -216,10 +216,53 @@ const lrn: LayerMapping = {
   },
 };
 
-/** BatchNorm, Scale, Bias and LRN. */
+// ---------------------------------------------------------------- BN (hszhao/PSPNet)
+// Semantics: hszhao/PSPNet src/caffe/layers/bn_layer.cpp. Blobs [slope, bias, mean, var], each 1xCx1x1 (no
+// moving-average factor); in the TEST phase (and whenever frozen) Forward_cpu uses the stored mean and
+// variance: y = slope · (x − mean) · (var + eps)^−½ + bias. That is one BatchNormalization, which the BN
+// passes fold into the convolution before it like any other.
+
+const pspBn: LayerMapping = {
+  blobs(_layer, [x]) {
+    const ch = x!.length > 1 ? x![1]! : 1;
+    const dims = [1, ch, 1, 1];
+    return [
+      { dims, role: 'gamma' },
+      { dims, role: 'beta' },
+      { dims, role: 'mean' },
+      { dims, role: 'variance' },
+    ];
+  },
+  map(c) {
+    const p = param(c, 'bn_param');
+    const x = c.shapes[0]!;
+    // bn_layer.cpp reads num/channels/height/width: Caffe's legacy shape accessors, 4 axes at most.
+    if (x.length < 2 || x.length > 4) throw layerError(c.layer, `needs an input of 2 to 4 axes (N, C, ...), got shape [${x}]`);
+    const ch = x[1]!;
+    const name = c.layer.name;
+    const [slope, bias, mean, variance] = c.blobs as [Float32Array, Float32Array, Float32Array, Float32Array];
+    c.b.node(
+      'BatchNormalization',
+      name,
+      [
+        c.inputs[0]!,
+        c.b.constant(`${name}.scale`, [ch], slope),
+        c.b.constant(`${name}.B`, [ch], bias),
+        c.b.constant(`${name}.mean`, [ch], mean),
+        c.b.constant(`${name}.var`, [ch], variance),
+      ],
+      [c.outputs[0]!],
+      [floatAttr('epsilon', p.num('eps'))],
+    );
+    return [x];
+  },
+};
+
+/** BatchNorm, Scale, Bias, LRN, and PSPNet's BN. */
 export const NORM_LAYERS: Record<string, LayerMapping> = {
   BatchNorm: batchNorm,
   Scale: scale,
   Bias: bias,
   LRN: lrn,
+  BN: pspBn,
 };
