@@ -2,6 +2,7 @@ import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
 import { BigArray, NumberArray, allocate, broadcastDims, floatValues, formatDims, isBigArray, normalizeAxis, planBroadcast } from './broadcast.js';
 import { runPointwise } from './parallel.js';
+import { numpyLegacyUniform } from '../util/seededRandom.js';
 
 // Activations, Softmax/LogSoftmax, and the inference-time identities (Dropout, Identity). Each op is one
 // loop over the elements; parameters are read once per node, never per element.
@@ -235,20 +236,38 @@ function softmaxKernel(opType: string, log: boolean): KernelConfig {
 }
 
 /**
- * Dropout at inference is the identity. The optional mask is all "kept": bool from opset 10, the input's
- * type before. Opset 12+ takes training_mode as an input; bnc runs inference only, so true is an error.
+ * Dropout (opsets 6-13). Inference (the default) is the identity, with an all-"kept" mask: bool from
+ * opset 10, the input's type before. Opset 12+ takes ratio and training_mode as inputs; in training mode
+ * with a ratio r > 0, y = x · mask / (1 - r) where mask = u >= r for u uniform in [0, 1) drawn by MT19937
+ * seeded with the `seed` attribute (0 when absent), as numpy's legacy generator draws them: the outputs
+ * of ONNX's reference implementation.
  */
 const dropout: KernelConfig = {
   opType: 'Dropout',
   run(ctx) {
     const x = requireInput(ctx, 0, 'input data');
     const training = ctx.opset >= 12 ? ctx.inputs[2] : undefined;
-    if (training && training.data.length > 0 && Number(training.data[0]) !== 0) {
-      throw kernelError(ctx.node, 'training_mode is true; bnc runs inference only (export the model in eval mode)');
+    const ratioInput = ctx.opset >= 12 ? ctx.inputs[1] : undefined;
+    const ratio = ratioInput && ratioInput.data.length > 0 ? Number(ratioInput.data[0]) : ctx.attrs.float('ratio', 0.5);
+    const maskType = ctx.opset >= 10 ? DataType.BOOL : x.dtype;
+    const wantMask = ctx.node.outputs.length > 1 && !!ctx.node.outputs[1];
+    if (training && training.data.length > 0 && Number(training.data[0]) !== 0 && ratio !== 0) {
+      if (!(ratio > 0 && ratio < 1)) throw kernelError(ctx.node, `ratio ${ratio} must be in [0, 1)`);
+      const { data } = floatInput(ctx);
+      const random = numpyLegacyUniform(ctx.attrs.int('seed', 0));
+      const scale = Math.fround(1 / (1 - ratio));
+      const out = allocate(ctx.node, x.dtype, data.length) as NumberArray;
+      const mask = new Uint8Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        mask[i] = random() >= ratio ? 1 : 0;
+        out[i] = mask[i] ? data[i]! * scale : 0;
+      }
+      const outputs: RtTensor[] = [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+      if (wantMask) outputs.push({ dtype: DataType.BOOL, dims: [...x.dims], data: mask });
+      return outputs;
     }
     const outputs: RtTensor[] = [{ dtype: x.dtype, dims: [...x.dims], data: x.data }];
-    if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) {
-      const maskType = ctx.opset >= 10 ? DataType.BOOL : x.dtype;
+    if (wantMask) {
       const mask = allocate(ctx.node, maskType, x.data.length);
       if (isBigArray(mask)) mask.fill(1n);
       else (mask as NumberArray).fill(1);

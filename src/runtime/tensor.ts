@@ -1,4 +1,4 @@
-import { DataType, Tensor, dtypeName, float16BitsToNumber, numberToFloat16Bits } from '../ir/index.js';
+import { DataType, Tensor, bfloat16BitsToNumber, dtypeName, float16BitsToNumber, numberToBfloat16Bits, numberToFloat16Bits } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, runtimeTensor, sizeOf } from './kernel.js';
 import {
   NumberArray,
@@ -546,7 +546,8 @@ const cast: KernelConfig = {
       const o = out as Float32Array;
       for (let i = 0; i < n; i++) o[i] = float16BitsToNumber(numberToFloat16Bits(o[i]!));
     } else if (to === DataType.BFLOAT16) {
-      throw kernelError(ctx.node, 'cast to bfloat16 is not supported');
+      const o = out as Float32Array;
+      for (let i = 0; i < n; i++) o[i] = bfloat16BitsToNumber(numberToBfloat16Bits(o[i]!));
     }
     return [{ dtype: outType, dims: [...x.dims], data: out }];
   },

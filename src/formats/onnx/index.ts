@@ -1,2 +1,2 @@
-export { readOnnxFile, parseOnnx, readModelBytes, MAX_PROTOBUF_BYTES } from './reader.js';
+export { readOnnxFile, parseOnnx, parseTensorProto, readModelBytes, MAX_PROTOBUF_BYTES } from './reader.js';
 export { serializeOnnx, serializeOnnxChunks } from './writer.js';
