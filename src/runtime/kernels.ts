@@ -9,6 +9,7 @@ import { NORMALIZATION_KERNELS } from './normalization.js';
 import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 import { LOSS_KERNELS } from './loss.js';
+import { INDEXING_KERNELS } from './indexing.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -23,6 +24,7 @@ const FAMILIES: KernelConfig[][] = [
   REDUCTION_KERNELS,
   RESIZE_KERNELS,
   LOSS_KERNELS,
+  INDEXING_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
