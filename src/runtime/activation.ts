@@ -3,6 +3,7 @@ import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeO
 import { BigArray, NumberArray, allocate, broadcastDims, floatValues, formatDims, isBigArray, normalizeAxis, planBroadcast } from './broadcast.js';
 import { runPointwise } from './parallel.js';
 import { numpyLegacyUniform } from '../util/seededRandom.js';
+import { erf } from './elementwise.js';
 
 // Activations, Softmax/LogSoftmax, and the inference-time identities (Dropout, Identity). Each op is one
 // loop over the elements; parameters are read once per node, never per element.
@@ -178,7 +179,7 @@ const clip: KernelConfig = {
  * normalized per row (default axis 1). Opset 13+: normalized along the one axis (default -1). Both are
  * a loop over [outer, length, inner] blocks; sums accumulate in float64.
  */
-function softmaxKernel(opType: string, log: boolean): KernelConfig {
+function softmaxKernel(opType: string, mode: 'softmax' | 'log' | 'hard'): KernelConfig {
   return {
     opType,
     run(ctx) {
@@ -215,7 +216,15 @@ function softmaxKernel(opType: string, log: boolean): KernelConfig {
           let max = -Infinity;
           for (let i = start; i < end; i += inner) if (data[i]! > max) max = data[i]!;
           let sum = 0;
-          if (log) {
+          if (mode === 'hard') {
+            // Hardmax: 1 at the first maximum of the row, 0 elsewhere.
+            let first = -1;
+            for (let i = start; i < end; i += inner) {
+              out[i] = 0;
+              if (first < 0 && (data[i] === max || Number.isNaN(max))) first = i;
+            }
+            if (first >= 0) out[first] = 1;
+          } else if (mode === 'log') {
             for (let i = start; i < end; i += inner) sum += Math.exp(data[i]! - max);
             const shift = max + Math.log(sum);
             for (let i = start; i < end; i += inner) out[i] = data[i]! - shift;
@@ -277,6 +286,21 @@ const dropout: KernelConfig = {
   },
 };
 
+/** Shrink-9: x + bias below -lambd, x - bias above lambd, 0 between; every numeric type. */
+const shrink: KernelConfig = {
+  opType: 'Shrink',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input');
+    if (isBigArray(x.data) || x.dtype === DataType.BOOL) throw kernelError(ctx.node, `type ${dtypeName(x.dtype)} is not supported`);
+    const bias = ctx.attrs.float('bias', 0);
+    const lambd = ctx.attrs.float('lambd', 0.5);
+    const d = x.data as NumberArray;
+    const out = allocate(ctx.node, x.dtype, d.length) as NumberArray;
+    for (let i = 0; i < d.length; i++) out[i] = d[i]! < -lambd ? d[i]! + bias : d[i]! > lambd ? d[i]! - bias : 0;
+    return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+  },
+};
+
 /** Identity shares its input's storage: kernels never write into their inputs. */
 const identity: KernelConfig = {
   opType: 'Identity',
@@ -330,8 +354,36 @@ export const ACTIVATION_KERNELS: KernelConfig[] = [
   mapKernel('Softsign', (_ctx, o, x) => {
     for (let i = 0; i < x.length; i++) o[i] = x[i]! / (1 + Math.abs(x[i]!));
   }),
-  softmaxKernel('Softmax', false),
-  softmaxKernel('LogSoftmax', true),
+  softmaxKernel('Softmax', 'softmax'),
+  softmaxKernel('LogSoftmax', 'log'),
+  softmaxKernel('Hardmax', 'hard'),
+  mapKernel('ThresholdedRelu', (ctx, o, x) => {
+    const alpha = ctx.attrs.float('alpha', 1);
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! > alpha ? x[i]! : 0;
+  }),
+  mapKernel('Celu', (ctx, o, x) => {
+    // Celu-12: max(0, x) + min(0, alpha·(exp(x/alpha) - 1)).
+    const alpha = ctx.attrs.float('alpha', 1);
+    for (let i = 0; i < x.length; i++) o[i] = Math.max(0, x[i]!) + Math.min(0, alpha * Math.expm1(x[i]! / alpha));
+  }),
+  mapKernel('Mish', (_ctx, o, x) => {
+    // Mish-18: x·tanh(softplus(x)).
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      o[i] = v * Math.tanh(v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
+    }
+  }),
+  mapKernel('Gelu', (ctx, o, x) => {
+    // Gelu-20: x·Φ(x) = x/2·(1 + erf(x/√2)); approximate='tanh': x/2·(1 + tanh(√(2/π)·(x + 0.044715x³))).
+    const approximate = ctx.attrs.string('approximate', 'none');
+    if (approximate !== 'none' && approximate !== 'tanh') throw kernelError(ctx.node, `approximate '${approximate}' is not none or tanh`);
+    const k = Math.sqrt(2 / Math.PI);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      o[i] = approximate === 'tanh' ? 0.5 * v * (1 + Math.tanh(k * (v + 0.044715 * v * v * v))) : 0.5 * v * (1 + erf(v / Math.SQRT2));
+    }
+  }),
+  shrink,
   dropout,
   identity,
 ];
