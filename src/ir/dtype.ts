@@ -138,3 +138,11 @@ export function bfloat16BitsToNumber(h: number): number {
   u32[0] = h << 16;
   return f32[0]!;
 }
+
+/** Round-to-nearest-even conversion of a number (first rounded to float32) to bfloat16 bits; NaN stays NaN. */
+export function numberToBfloat16Bits(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  if ((x & 0x7fffffff) > 0x7f800000) return (x >>> 16) | 0x40;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}

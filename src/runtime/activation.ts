@@ -2,6 +2,8 @@ import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
 import { BigArray, NumberArray, allocate, broadcastDims, floatValues, formatDims, isBigArray, normalizeAxis, planBroadcast } from './broadcast.js';
 import { runPointwise } from './parallel.js';
+import { numpyLegacyUniform } from '../util/seededRandom.js';
+import { erf } from './elementwise.js';
 
 // Activations, Softmax/LogSoftmax, and the inference-time identities (Dropout, Identity). Each op is one
 // loop over the elements; parameters are read once per node, never per element.
@@ -177,7 +179,7 @@ const clip: KernelConfig = {
  * normalized per row (default axis 1). Opset 13+: normalized along the one axis (default -1). Both are
  * a loop over [outer, length, inner] blocks; sums accumulate in float64.
  */
-function softmaxKernel(opType: string, log: boolean): KernelConfig {
+function softmaxKernel(opType: string, mode: 'softmax' | 'log' | 'hard'): KernelConfig {
   return {
     opType,
     run(ctx) {
@@ -214,7 +216,15 @@ function softmaxKernel(opType: string, log: boolean): KernelConfig {
           let max = -Infinity;
           for (let i = start; i < end; i += inner) if (data[i]! > max) max = data[i]!;
           let sum = 0;
-          if (log) {
+          if (mode === 'hard') {
+            // Hardmax: 1 at the first maximum of the row, 0 elsewhere.
+            let first = -1;
+            for (let i = start; i < end; i += inner) {
+              out[i] = 0;
+              if (first < 0 && (data[i] === max || Number.isNaN(max))) first = i;
+            }
+            if (first >= 0) out[first] = 1;
+          } else if (mode === 'log') {
             for (let i = start; i < end; i += inner) sum += Math.exp(data[i]! - max);
             const shift = max + Math.log(sum);
             for (let i = start; i < end; i += inner) out[i] = data[i]! - shift;
@@ -235,26 +245,59 @@ function softmaxKernel(opType: string, log: boolean): KernelConfig {
 }
 
 /**
- * Dropout at inference is the identity. The optional mask is all "kept": bool from opset 10, the input's
- * type before. Opset 12+ takes training_mode as an input; bnc runs inference only, so true is an error.
+ * Dropout (opsets 6-13). Inference (the default) is the identity, with an all-"kept" mask: bool from
+ * opset 10, the input's type before. Opset 12+ takes ratio and training_mode as inputs; in training mode
+ * with a ratio r > 0, y = x · mask / (1 - r) where mask = u >= r for u uniform in [0, 1) drawn by MT19937
+ * seeded with the `seed` attribute (0 when absent), as numpy's legacy generator draws them: the outputs
+ * of ONNX's reference implementation.
  */
 const dropout: KernelConfig = {
   opType: 'Dropout',
   run(ctx) {
     const x = requireInput(ctx, 0, 'input data');
     const training = ctx.opset >= 12 ? ctx.inputs[2] : undefined;
-    if (training && training.data.length > 0 && Number(training.data[0]) !== 0) {
-      throw kernelError(ctx.node, 'training_mode is true; bnc runs inference only (export the model in eval mode)');
+    const ratioInput = ctx.opset >= 12 ? ctx.inputs[1] : undefined;
+    const ratio = ratioInput && ratioInput.data.length > 0 ? Number(ratioInput.data[0]) : ctx.attrs.float('ratio', 0.5);
+    const maskType = ctx.opset >= 10 ? DataType.BOOL : x.dtype;
+    const wantMask = ctx.node.outputs.length > 1 && !!ctx.node.outputs[1];
+    if (training && training.data.length > 0 && Number(training.data[0]) !== 0 && ratio !== 0) {
+      if (!(ratio > 0 && ratio < 1)) throw kernelError(ctx.node, `ratio ${ratio} must be in [0, 1)`);
+      const { data } = floatInput(ctx);
+      const random = numpyLegacyUniform(ctx.attrs.int('seed', 0));
+      const scale = Math.fround(1 / (1 - ratio));
+      const out = allocate(ctx.node, x.dtype, data.length) as NumberArray;
+      const mask = new Uint8Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        mask[i] = random() >= ratio ? 1 : 0;
+        out[i] = mask[i] ? data[i]! * scale : 0;
+      }
+      const outputs: RtTensor[] = [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+      if (wantMask) outputs.push({ dtype: DataType.BOOL, dims: [...x.dims], data: mask });
+      return outputs;
     }
     const outputs: RtTensor[] = [{ dtype: x.dtype, dims: [...x.dims], data: x.data }];
-    if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) {
-      const maskType = ctx.opset >= 10 ? DataType.BOOL : x.dtype;
+    if (wantMask) {
       const mask = allocate(ctx.node, maskType, x.data.length);
       if (isBigArray(mask)) mask.fill(1n);
       else (mask as NumberArray).fill(1);
       outputs.push({ dtype: maskType, dims: [...x.dims], data: mask });
     }
     return outputs;
+  },
+};
+
+/** Shrink-9: x + bias below -lambd, x - bias above lambd, 0 between; every numeric type. */
+const shrink: KernelConfig = {
+  opType: 'Shrink',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input');
+    if (isBigArray(x.data) || x.dtype === DataType.BOOL) throw kernelError(ctx.node, `type ${dtypeName(x.dtype)} is not supported`);
+    const bias = ctx.attrs.float('bias', 0);
+    const lambd = ctx.attrs.float('lambd', 0.5);
+    const d = x.data as NumberArray;
+    const out = allocate(ctx.node, x.dtype, d.length) as NumberArray;
+    for (let i = 0; i < d.length; i++) out[i] = d[i]! < -lambd ? d[i]! + bias : d[i]! > lambd ? d[i]! - bias : 0;
+    return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
   },
 };
 
@@ -311,8 +354,36 @@ export const ACTIVATION_KERNELS: KernelConfig[] = [
   mapKernel('Softsign', (_ctx, o, x) => {
     for (let i = 0; i < x.length; i++) o[i] = x[i]! / (1 + Math.abs(x[i]!));
   }),
-  softmaxKernel('Softmax', false),
-  softmaxKernel('LogSoftmax', true),
+  softmaxKernel('Softmax', 'softmax'),
+  softmaxKernel('LogSoftmax', 'log'),
+  softmaxKernel('Hardmax', 'hard'),
+  mapKernel('ThresholdedRelu', (ctx, o, x) => {
+    const alpha = ctx.attrs.float('alpha', 1);
+    for (let i = 0; i < x.length; i++) o[i] = x[i]! > alpha ? x[i]! : 0;
+  }),
+  mapKernel('Celu', (ctx, o, x) => {
+    // Celu-12: max(0, x) + min(0, alpha·(exp(x/alpha) - 1)).
+    const alpha = ctx.attrs.float('alpha', 1);
+    for (let i = 0; i < x.length; i++) o[i] = Math.max(0, x[i]!) + Math.min(0, alpha * Math.expm1(x[i]! / alpha));
+  }),
+  mapKernel('Mish', (_ctx, o, x) => {
+    // Mish-18: x·tanh(softplus(x)).
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      o[i] = v * Math.tanh(v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
+    }
+  }),
+  mapKernel('Gelu', (ctx, o, x) => {
+    // Gelu-20: x·Φ(x) = x/2·(1 + erf(x/√2)); approximate='tanh': x/2·(1 + tanh(√(2/π)·(x + 0.044715x³))).
+    const approximate = ctx.attrs.string('approximate', 'none');
+    if (approximate !== 'none' && approximate !== 'tanh') throw kernelError(ctx.node, `approximate '${approximate}' is not none or tanh`);
+    const k = Math.sqrt(2 / Math.PI);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      o[i] = approximate === 'tanh' ? 0.5 * v * (1 + Math.tanh(k * (v + 0.044715 * v * v * v))) : 0.5 * v * (1 + erf(v / Math.SQRT2));
+    }
+  }),
+  shrink,
   dropout,
   identity,
 ];

@@ -102,6 +102,76 @@ const EQUAL: BinaryOp = {
   // No `big` row: the output is bool, and `===` compares bigint elements correctly in the number row.
 };
 
+// Comparisons give bool; the `num` row compares bigint elements correctly too (no `big` row needed).
+function comparison(test: (a: number, b: number) => boolean): BinaryOp {
+  return {
+    outType: DataType.BOOL,
+    num: (o, oi, a, ai, as, b, bi, bs, n) => {
+      for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = test(a[ai]!, b[bi]!) ? 1 : 0;
+    },
+  };
+}
+const GREATER = comparison((a, b) => a > b);
+const LESS = comparison((a, b) => a < b);
+const GREATER_OR_EQUAL = comparison((a, b) => a >= b);
+const LESS_OR_EQUAL = comparison((a, b) => a <= b);
+// Logic on bool tensors (0/1 bytes).
+const AND = comparison((a, b) => (a & b) !== 0);
+const OR = comparison((a, b) => (a | b) !== 0);
+const XOR = comparison((a, b) => (a ^ b) !== 0);
+
+/**
+ * Mod-10/13. fmod=0: integer remainder with the divisor's sign (Python's %); fmod=1: C fmod, the
+ * dividend's sign (JavaScript's %). An integer divided by 0 gives 0, as numpy does.
+ */
+const MOD_INT: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) {
+      const d = b[bi]!;
+      let r = d === 0 ? 0 : a[ai]! % d;
+      if (r !== 0 && r < 0 !== d < 0) r += d;
+      o[oi + k] = r;
+    }
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) {
+      const d = b[bi]!;
+      let r = d === 0n ? 0n : a[ai]! % d;
+      if (r !== 0n && r < 0n !== d < 0n) r += d;
+      o[oi + k] = r;
+    }
+  },
+};
+const FMOD: BinaryOp = {
+  num: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = a[ai]! % b[bi]!;
+  },
+  int: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = b[bi] === 0 ? 0 : a[ai]! % b[bi]!;
+  },
+  big: (o, oi, a, ai, as, b, bi, bs, n) => {
+    for (let k = 0; k < n; k++, ai += as, bi += bs) o[oi + k] = b[bi] === 0n ? 0n : a[ai]! % b[bi]!;
+  },
+};
+
+/** BitShift-11 on unsigned integers; shifting by the element width or more gives 0 (as numpy does). Stores wrap to the width. */
+function bitShift(left: boolean, bits: number): BinaryOp {
+  return {
+    num: (o, oi, a, ai, as, b, bi, bs, n) => {
+      for (let k = 0; k < n; k++, ai += as, bi += bs) {
+        const s = b[bi]!;
+        o[oi + k] = s >= bits ? 0 : left ? (a[ai]! << s) >>> 0 : a[ai]! >>> s;
+      }
+    },
+    big: (o, oi, a, ai, as, b, bi, bs, n) => {
+      for (let k = 0; k < n; k++, ai += as, bi += bs) {
+        const s = b[bi]!;
+        o[oi + k] = s >= 64n ? 0n : left ? BigInt.asUintN(64, a[ai]! << s) : a[ai]! >> s;
+      }
+    },
+  };
+}
+
 function isIntegerNumberType(dtype: DataType): boolean {
   return !FLOAT_TYPES.has(dtype) && dtype !== DataType.INT64 && dtype !== DataType.UINT64;
 }
@@ -166,6 +236,45 @@ function runBinary(ctx: KernelContext, op: BinaryOp, a: RtTensor, b: RtTensor, l
   for (let r = 0; r < plan.rowCount; r++) row(od, r * n, ad, aStart[r]!, as, bd, bStart[r]!, bs, n);
   return { dtype: outType, dims, data: out };
 }
+
+function logicKernel(opType: string, op: BinaryOp): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const a = requireInput(ctx, 0, 'input A');
+      const b = requireInput(ctx, 1, 'input B');
+      for (const t of [a, b]) if (t.dtype !== DataType.BOOL) throw kernelError(ctx.node, `inputs must be bool, not ${dtypeName(t.dtype)}`);
+      return [runBinary(ctx, op, a, b, true)];
+    },
+  };
+}
+
+const modKernel: KernelConfig = {
+  opType: 'Mod',
+  run(ctx) {
+    const a = requireInput(ctx, 0, 'input A');
+    const b = requireInput(ctx, 1, 'input B');
+    checkArithmeticType(ctx, a);
+    const fmod = ctx.attrs.int('fmod', 0) !== 0;
+    if (!fmod && FLOAT_TYPES.has(a.dtype)) throw kernelError(ctx.node, `fmod=0 is an integer remainder; ${dtypeName(a.dtype)} inputs need fmod=1`);
+    return [runBinary(ctx, fmod ? FMOD : MOD_INT, a, b, false)];
+  },
+};
+
+const UNSIGNED_BITS: Partial<Record<DataType, number>> = { [DataType.UINT8]: 8, [DataType.UINT16]: 16, [DataType.UINT32]: 32, [DataType.UINT64]: 64 };
+
+const bitShiftKernel: KernelConfig = {
+  opType: 'BitShift',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input X');
+    const y = requireInput(ctx, 1, 'input Y');
+    const bits = UNSIGNED_BITS[x.dtype];
+    if (!bits) throw kernelError(ctx.node, `BitShift needs unsigned integers, not ${dtypeName(x.dtype)}`);
+    const direction = ctx.attrs.string('direction');
+    if (direction !== 'LEFT' && direction !== 'RIGHT') throw kernelError(ctx.node, `direction must be LEFT or RIGHT, not '${direction}'`);
+    return [runBinary(ctx, bitShift(direction === 'LEFT', bits), x, y, false)];
+  },
+};
 
 function checkArithmeticType(ctx: KernelContext, t: RtTensor): void {
   if (t.dtype === DataType.BOOL || t.dtype === DataType.STRING || t.dtype === DataType.COMPLEX64 || t.dtype === DataType.COMPLEX128) {
@@ -295,7 +404,119 @@ function unaryKernel(opType: string, loop: UnaryLoop, bigLoop?: (o: BigArray, x:
   };
 }
 
+/** A float-only unary op from a scalar function (trigonometry, rounding, erf). */
+function floatUnary(opType: string, fn: (v: number) => number): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const x = requireInput(ctx, 0, 'input X');
+      if (!FLOAT_TYPES.has(x.dtype)) throw kernelError(ctx.node, `input has type ${dtypeName(x.dtype)}; ${opType} is defined on float types`);
+      const out = allocate(ctx.node, x.dtype, x.data.length) as NumberArray;
+      const d = x.data as NumberArray;
+      for (let i = 0; i < d.length; i++) out[i] = fn(d[i]!);
+      return [{ dtype: x.dtype, dims: [...x.dims], data: out }];
+    },
+  };
+}
+
+/** A bool-valued test of each element (IsNaN, IsInf); non-float inputs are never NaN or infinite. */
+function predicateKernel(opType: string, test: (ctx: KernelContext) => (v: number) => boolean): KernelConfig {
+  return {
+    opType,
+    run(ctx) {
+      const x = requireInput(ctx, 0, 'input X');
+      const out = new Uint8Array(x.data.length);
+      if (FLOAT_TYPES.has(x.dtype)) {
+        const t = test(ctx);
+        const d = x.data as NumberArray;
+        for (let i = 0; i < d.length; i++) out[i] = t(d[i]!) ? 1 : 0;
+      }
+      return [{ dtype: DataType.BOOL, dims: [...x.dims], data: out }];
+    },
+  };
+}
+
+/** Round half to even (ONNX Round-11, numpy.round). */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
+}
+
+/**
+ * The error function, to about 1e-15 relative: its Maclaurin series below |x| = 4 (in float64 the
+ * cancellation costs at most 7 digits there), and ±1 beyond, where 1 - erf(x) < 2e-8 is below float32
+ * resolution.
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return x;
+  const ax = Math.abs(x);
+  if (ax >= 4) return Math.sign(x);
+  // erf(x) = 2/√π · Σ (-1)^n x^(2n+1) / (n! (2n+1))
+  const x2 = x * x;
+  let term = x;
+  let sum = x;
+  for (let n = 1; n < 100; n++) {
+    term *= -x2 / n;
+    const add = term / (2 * n + 1);
+    sum += add;
+    if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+
+const notKernel: KernelConfig = {
+  opType: 'Not',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input X');
+    if (x.dtype !== DataType.BOOL) throw kernelError(ctx.node, `input must be bool, not ${dtypeName(x.dtype)}`);
+    const d = x.data as Uint8Array;
+    const out = new Uint8Array(d.length);
+    for (let i = 0; i < d.length; i++) out[i] = d[i] ? 0 : 1;
+    return [{ dtype: DataType.BOOL, dims: [...x.dims], data: out }];
+  },
+};
+
 export const ELEMENTWISE_KERNELS: KernelConfig[] = [
+  binaryKernel('Greater', GREATER, false),
+  binaryKernel('Less', LESS, false),
+  binaryKernel('GreaterOrEqual', GREATER_OR_EQUAL, false),
+  binaryKernel('LessOrEqual', LESS_OR_EQUAL, false),
+  logicKernel('And', AND),
+  logicKernel('Or', OR),
+  logicKernel('Xor', XOR),
+  notKernel,
+  modKernel,
+  bitShiftKernel,
+  floatUnary('Sin', Math.sin),
+  floatUnary('Cos', Math.cos),
+  floatUnary('Tan', Math.tan),
+  floatUnary('Asin', Math.asin),
+  floatUnary('Acos', Math.acos),
+  floatUnary('Atan', Math.atan),
+  floatUnary('Sinh', Math.sinh),
+  floatUnary('Cosh', Math.cosh),
+  floatUnary('Asinh', Math.asinh),
+  floatUnary('Acosh', Math.acosh),
+  floatUnary('Atanh', Math.atanh),
+  floatUnary('Floor', Math.floor),
+  floatUnary('Ceil', Math.ceil),
+  floatUnary('Round', roundHalfEven),
+  floatUnary('Erf', erf),
+  predicateKernel('IsNaN', () => Number.isNaN),
+  predicateKernel('IsInf', (ctx) => {
+    const positive = ctx.attrs.int('detect_positive', 1) !== 0;
+    const negative = ctx.attrs.int('detect_negative', 1) !== 0;
+    return (v) => (v === Infinity && positive) || (v === -Infinity && negative);
+  }),
+  unaryKernel(
+    'Sign',
+    (o, x) => {
+      for (let i = 0; i < x.length; i++) o[i] = x[i]! > 0 ? 1 : x[i]! < 0 ? -1 : x[i]!;
+    },
+    (o, x) => {
+      for (let i = 0; i < x.length; i++) o[i] = x[i]! > 0n ? 1n : x[i]! < 0n ? -1n : 0n;
+    },
+  ),
   binaryKernel('Add', ADD),
   binaryKernel('Sub', SUB),
   binaryKernel('Mul', MUL),

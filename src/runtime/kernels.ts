@@ -11,6 +11,8 @@ import { RESIZE_KERNELS } from './resize.js';
 import { SELECTION_KERNELS } from './selection.js';
 import { DETECTION_KERNELS } from './detection.js';
 import { ROI_KERNELS } from './roi.js';
+import { LOSS_KERNELS } from './loss.js';
+import { INDEXING_KERNELS } from './indexing.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -27,6 +29,8 @@ const FAMILIES: KernelConfig[][] = [
   SELECTION_KERNELS,
   DETECTION_KERNELS,
   ROI_KERNELS,
+  LOSS_KERNELS,
+  INDEXING_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();

@@ -215,4 +215,90 @@ const groupNormalization: KernelConfig = {
   },
 };
 
-export const NORMALIZATION_KERNELS: KernelConfig[] = [batchNormalization, instanceNormalization, layerNormalization, groupNormalization];
+/** For each element of `dims` (C order), the index of its group: the coordinates of the axes not in `reduced`. */
+function groupIndex(dims: readonly number[], reduced: readonly boolean[]): { index: Int32Array; groups: number } {
+  const total = dims.reduce((a, b) => a * b, 1);
+  const index = new Int32Array(total);
+  const strides = new Array<number>(dims.length).fill(0);
+  let groups = 1;
+  for (let a = dims.length - 1; a >= 0; a--) {
+    if (!reduced[a]) {
+      strides[a] = groups;
+      groups *= dims[a]!;
+    }
+  }
+  const counter = new Array<number>(dims.length).fill(0);
+  let g = 0;
+  for (let i = 0; i < total; i++) {
+    index[i] = g;
+    for (let a = dims.length - 1; a >= 0; a--) {
+      g += strides[a]!;
+      if (++counter[a]! < dims[a]!) break;
+      g -= strides[a]! * dims[a]!;
+      counter[a] = 0;
+    }
+  }
+  return { index, groups };
+}
+
+/**
+ * MeanVarianceNormalization-9/13: (x - mean) / (std + 1e-9) with mean and the biased std over `axes`
+ * (default [0, 2, 3]), as ONNX's function body computes them.
+ */
+const meanVarianceNormalization: KernelConfig = {
+  opType: 'MeanVarianceNormalization',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'X');
+    const data = requireFloat(ctx, x, 'X');
+    const rank = x.dims.length;
+    const reduced = new Array<boolean>(rank).fill(false);
+    for (const a of ctx.attrs.ints('axes', [0, 2, 3])) reduced[normalizeAxis(ctx.node, a, rank)] = true;
+    const { index, groups } = groupIndex(x.dims, reduced);
+    const sum = new Float64Array(groups);
+    const sumSq = new Float64Array(groups);
+    const count = new Float64Array(groups);
+    for (let i = 0; i < data.length; i++) {
+      const g = index[i]!;
+      sum[g] = sum[g]! + data[i]!;
+      sumSq[g] = sumSq[g]! + data[i]! * data[i]!;
+      count[g] = count[g]! + 1;
+    }
+    const out = floatOutput(data.length);
+    for (let i = 0; i < data.length; i++) {
+      const g = index[i]!;
+      const mean = sum[g]! / count[g]!;
+      const std = Math.sqrt(Math.max(0, sumSq[g]! / count[g]! - mean * mean));
+      out[i] = (data[i]! - mean) / (std + 1e-9);
+    }
+    return [floatTensor([...x.dims], out)];
+  },
+};
+
+/** LpNormalization-1: x divided by its L1 or L2 norm along `axis` (default -1); a zero norm leaves zeros. */
+const lpNormalization: KernelConfig = {
+  opType: 'LpNormalization',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'input');
+    const data = requireFloat(ctx, x, 'input');
+    const axis = normalizeAxis(ctx.node, ctx.attrs.int('axis', -1), x.dims.length);
+    const p = ctx.attrs.int('p', 2);
+    if (p !== 1 && p !== 2) throw kernelError(ctx.node, `p must be 1 or 2, not ${p}`);
+    const reduced = x.dims.map((_, a) => a === axis);
+    const { index, groups } = groupIndex(x.dims, reduced);
+    const norm = new Float64Array(groups);
+    for (let i = 0; i < data.length; i++) norm[index[i]!] = norm[index[i]!]! + (p === 1 ? Math.abs(data[i]!) : data[i]! * data[i]!);
+    if (p === 2) for (let g = 0; g < groups; g++) norm[g] = Math.sqrt(norm[g]!);
+    const out = floatOutput(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = norm[index[i]!] ? data[i]! / norm[index[i]!]! : 0;
+    return [floatTensor([...x.dims], out)];
+  },
+};
+
+export const NORMALIZATION_KERNELS: KernelConfig[] = [
+  batchNormalization,
+  instanceNormalization,
+  layerNormalization,
+  groupNormalization,
+  meanVarianceNormalization,
+  lpNormalization,
+];

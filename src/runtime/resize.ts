@@ -33,6 +33,11 @@ interface ResizeParams {
   outDims: number[];
   /** Per axis: the scale used in the coordinate transform. */
   scales: number[];
+  /**
+   * Per axis: length_resized of align_corners, `scale · length_original` unfloored (the ONNX reference
+   * implementation; onnx/onnx#2462: intended), or the requested size when sizes are given.
+   */
+  resizedLengths: number[];
   roiStart: number[];
   roiEnd: number[];
 }
@@ -81,6 +86,7 @@ function legacyParams(ctx: KernelContext, x: RtTensor): ResizeParams {
     extrapolationValue: 0,
     outDims: x.dims.map((d, i) => Math.floor(f(d * scales[i]!))),
     scales,
+    resizedLengths: x.dims.map((d, i) => d * scales[i]!),
     roiStart: new Array<number>(rank).fill(0),
     roiEnd: new Array<number>(rank).fill(1),
   };
@@ -126,6 +132,7 @@ function resizeParams(ctx: KernelContext, x: RtTensor): ResizeParams {
 
   const scales = new Array<number>(rank).fill(1);
   const outDims = [...x.dims];
+  const resizedLengths = [...x.dims];
   if (givenScales) {
     if (givenScales.length !== axisList.length) throw kernelError(ctx.node, `scales has ${givenScales.length} values for ${axisList.length} axes`);
     if (givenScales.some((s) => !(s > 0))) throw kernelError(ctx.node, `scales [${givenScales.join(',')}] must be positive`);
@@ -134,6 +141,7 @@ function resizeParams(ctx: KernelContext, x: RtTensor): ResizeParams {
     axisList.forEach((a, k) => {
       scales[a] = givenScales[k]!;
       outDims[a] = Math.floor(f(x.dims[a]! * givenScales[k]!));
+      resizedLengths[a] = x.dims[a]! * givenScales[k]!;
     });
   } else {
     const sizes = givenSizes!;
@@ -142,6 +150,7 @@ function resizeParams(ctx: KernelContext, x: RtTensor): ResizeParams {
     if (policy === 'stretch') {
       axisList.forEach((a, k) => {
         outDims[a] = sizes[k]!;
+        resizedLengths[a] = sizes[k]!;
         scales[a] = f(sizes[k]! / x.dims[a]!);
       });
     } else if (policy === 'not_larger' || policy === 'not_smaller') {
@@ -151,6 +160,7 @@ function resizeParams(ctx: KernelContext, x: RtTensor): ResizeParams {
       axisList.forEach((a) => {
         scales[a] = scale;
         outDims[a] = Math.round(f(scale * x.dims[a]!));
+        resizedLengths[a] = scale * x.dims[a]!;
       });
     } else {
       throw kernelError(ctx.node, `keep_aspect_ratio_policy '${policy}' is not supported`);
@@ -165,6 +175,7 @@ function resizeParams(ctx: KernelContext, x: RtTensor): ResizeParams {
     extrapolationValue: ctx.attrs.float('extrapolation_value', 0),
     outDims,
     scales,
+    resizedLengths,
     roiStart,
     roiEnd,
   };
@@ -184,8 +195,10 @@ function originalCoordinate(p: ResizeParams, axis: number, xOut: number, inLen: 
     }
     case 'pytorch_half_pixel':
       return outLen > 1 ? f(f(f(xOut + 0.5) / scale) - 0.5) : 0;
-    case 'align_corners':
-      return outLen === 1 ? 0 : f(f(xOut * (inLen - 1)) / (outLen - 1));
+    case 'align_corners': {
+      const length = p.resizedLengths[axis]!;
+      return length === 1 ? 0 : f(f(xOut * (inLen - 1)) / f(length - 1));
+    }
     case 'asymmetric':
       return f(xOut / scale);
     case 'tf_half_pixel_for_nn':

@@ -1,4 +1,4 @@
-import { DataType, Tensor, dtypeName, float16BitsToNumber, numberToFloat16Bits } from '../ir/index.js';
+import { DataType, Tensor, bfloat16BitsToNumber, dtypeName, float16BitsToNumber, numberToBfloat16Bits, numberToFloat16Bits } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, runtimeTensor, sizeOf } from './kernel.js';
 import {
   NumberArray,
@@ -512,43 +512,138 @@ const cast: KernelConfig = {
       if (code === undefined) throw kernelError(ctx.node, "attribute 'to' is required");
       to = code as DataType;
     }
-    if (x.dtype === DataType.STRING || to === DataType.STRING) throw kernelError(ctx.node, 'string casts are not supported');
-    const outType = to === DataType.FLOAT16 || to === DataType.BFLOAT16 ? DataType.FLOAT : to;
-    const n = x.data.length;
-    const out = allocate(ctx.node, outType, n);
-    const src = x.data;
-    if (to === DataType.BOOL) {
-      const o = out as Uint8Array;
-      if (isBigArray(src)) for (let i = 0; i < n; i++) o[i] = src[i] !== 0n ? 1 : 0;
-      else for (let i = 0; i < n; i++) o[i] = (src as NumberArray)[i] !== 0 ? 1 : 0;
-    } else if (isBigArray(out)) {
-      if (isBigArray(src)) {
-        // Assignment wraps modulo 2^64, which is the C conversion between int64 and uint64.
-        for (let i = 0; i < n; i++) out[i] = src[i]!;
-      } else {
-        const s = src as NumberArray;
-        for (let i = 0; i < n; i++) {
-          const v = s[i]!;
-          out[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : INT64_MIN;
-        }
-      }
-    } else if (isBigArray(src)) {
-      const o = out as NumberArray;
-      const isFloat = outType === DataType.FLOAT || outType === DataType.DOUBLE;
-      // Integer targets take the low 32 bits exactly; Number() of a large int64 would round first.
-      if (isFloat) for (let i = 0; i < n; i++) o[i] = Number(src[i]!);
-      else for (let i = 0; i < n; i++) o[i] = Number(BigInt.asIntN(32, src[i]!));
+    return [castTensor(ctx, x, to)];
+  },
+};
+
+/** CastLike-15: Cast to the element type of the second input (float16 `like` values run as float32). */
+const castLike: KernelConfig = {
+  opType: 'CastLike',
+  run(ctx) {
+    return [castTensor(ctx, requireInput(ctx, 0, 'input'), requireInput(ctx, 1, 'target_type').dtype)];
+  },
+};
+
+function castTensor(ctx: KernelContext, x: RtTensor, to: DataType): RtTensor {
+  if (x.dtype === DataType.STRING || to === DataType.STRING) throw kernelError(ctx.node, 'string casts are not supported');
+  const outType = to === DataType.FLOAT16 || to === DataType.BFLOAT16 ? DataType.FLOAT : to;
+  const n = x.data.length;
+  const out = allocate(ctx.node, outType, n);
+  const src = x.data;
+  if (to === DataType.BOOL) {
+    const o = out as Uint8Array;
+    if (isBigArray(src)) for (let i = 0; i < n; i++) o[i] = src[i] !== 0n ? 1 : 0;
+    else for (let i = 0; i < n; i++) o[i] = (src as NumberArray)[i] !== 0 ? 1 : 0;
+  } else if (isBigArray(out)) {
+    if (isBigArray(src)) {
+      // Assignment wraps modulo 2^64, which is the C conversion between int64 and uint64.
+      for (let i = 0; i < n; i++) out[i] = src[i]!;
     } else {
-      // Typed-array stores already convert: rounding to float32, truncation and wrapping for integers.
-      (out as NumberArray).set(src as NumberArray);
+      const s = src as NumberArray;
+      for (let i = 0; i < n; i++) {
+        const v = s[i]!;
+        out[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : INT64_MIN;
+      }
     }
-    if (to === DataType.FLOAT16) {
-      const o = out as Float32Array;
-      for (let i = 0; i < n; i++) o[i] = float16BitsToNumber(numberToFloat16Bits(o[i]!));
-    } else if (to === DataType.BFLOAT16) {
-      throw kernelError(ctx.node, 'cast to bfloat16 is not supported');
+  } else if (isBigArray(src)) {
+    const o = out as NumberArray;
+    const isFloat = outType === DataType.FLOAT || outType === DataType.DOUBLE;
+    // Integer targets take the low 32 bits exactly; Number() of a large int64 would round first.
+    if (isFloat) for (let i = 0; i < n; i++) o[i] = Number(src[i]!);
+    else for (let i = 0; i < n; i++) o[i] = Number(BigInt.asIntN(32, src[i]!));
+  } else {
+    // Typed-array stores already convert: rounding to float32, truncation and wrapping for integers.
+    (out as NumberArray).set(src as NumberArray);
+  }
+  if (to === DataType.FLOAT16) {
+    const o = out as Float32Array;
+    for (let i = 0; i < n; i++) o[i] = float16BitsToNumber(numberToFloat16Bits(o[i]!));
+  } else if (to === DataType.BFLOAT16) {
+    const o = out as Float32Array;
+    for (let i = 0; i < n; i++) o[i] = bfloat16BitsToNumber(numberToBfloat16Bits(o[i]!));
+  }
+  return { dtype: outType, dims: [...x.dims], data: out };
+}
+
+/** Size-1/13: the element count as an int64 scalar. */
+const size: KernelConfig = {
+  opType: 'Size',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'data');
+    return [{ dtype: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(sizeOf(x.dims))) }];
+  },
+};
+
+/** Range-11: start + i·delta for i < max(ceil((limit - start) / delta), 0); scalar inputs of one type. */
+const range: KernelConfig = {
+  opType: 'Range',
+  run(ctx) {
+    const [start, limit, delta] = [0, 1, 2].map((i) => requireInput(ctx, i, ['start', 'limit', 'delta'][i]));
+    if (start!.dtype !== limit!.dtype || start!.dtype !== delta!.dtype) throw kernelError(ctx.node, 'start, limit and delta must have one type');
+    for (const t of [start!, limit!, delta!]) if (t.data.length !== 1) throw kernelError(ctx.node, `start, limit and delta must be scalars, got ${formatDims(t.dims)}`);
+    const dtype = start!.dtype;
+    if (isBigArray(start!.data)) {
+      const [a, b, d] = [start!.data[0] as bigint, limit!.data[0] as bigint, delta!.data[0] as bigint];
+      if (d === 0n) throw kernelError(ctx.node, 'delta is 0');
+      const span = b - a;
+      let n = span / d + (span % d !== 0n && span < 0n === d < 0n ? 1n : 0n);
+      if (n < 0n) n = 0n;
+      const out = allocate(ctx.node, dtype, Number(n)) as BigInt64Array;
+      for (let i = 0; i < out.length; i++) out[i] = a + BigInt(i) * d;
+      return [{ dtype, dims: [out.length], data: out }];
     }
-    return [{ dtype: outType, dims: [...x.dims], data: out }];
+    const [a, b, d] = [Number(start!.data[0]), Number(limit!.data[0]), Number(delta!.data[0])];
+    if (d === 0) throw kernelError(ctx.node, 'delta is 0');
+    const n = Math.max(Math.ceil((b - a) / d), 0);
+    if (!Number.isFinite(n)) throw kernelError(ctx.node, `range ${a} to ${b} by ${d} is not finite`);
+    const out = allocate(ctx.node, dtype, n) as NumberArray;
+    for (let i = 0; i < n; i++) out[i] = a + i * d;
+    return [{ dtype, dims: [n], data: out }];
+  },
+};
+
+/** Reshape x to `view`, permute by `perm`, and return it with shape `outDims` (DepthToSpace, SpaceToDepth). */
+function permuteView(ctx: KernelContext, x: RtTensor, view: number[], perm: number[], outDims: number[]): RtTensor {
+  const strides = stridesOf(view);
+  const offsets = perm.map((p) => {
+    const o = new Float64Array(view[p]!);
+    for (let i = 0; i < o.length; i++) o[i] = i * strides[p]!;
+    return o;
+  });
+  const moved = gatherByAxisOffsets(ctx.node, { ...x, dims: view }, perm.map((p) => view[p]!), offsets);
+  return { ...moved, dims: outDims };
+}
+
+function blockInput(ctx: KernelContext): { x: RtTensor; b: number; n: number; c: number; h: number; w: number } {
+  const x = requireInput(ctx, 0, 'input');
+  if (x.dims.length !== 4) throw kernelError(ctx.node, `input ${formatDims(x.dims)} must be 4-D [N, C, H, W]`);
+  const b = ctx.attrs.int('blocksize');
+  if (b === undefined || b < 1) throw kernelError(ctx.node, "attribute 'blocksize' must be a positive integer");
+  const [n, c, h, w] = x.dims as [number, number, number, number];
+  return { x, b, n, c, h, w };
+}
+
+/** DepthToSpace-1/11/13: [N, C, H, W] → [N, C/b², H·b, W·b]; mode DCR (default) or CRD (11+). */
+const depthToSpace: KernelConfig = {
+  opType: 'DepthToSpace',
+  run(ctx) {
+    const { x, b, n, c, h, w } = blockInput(ctx);
+    if (c % (b * b) !== 0) throw kernelError(ctx.node, `${c} channels do not divide by blocksize² = ${b * b}`);
+    const mode = ctx.opset >= 11 ? ctx.attrs.string('mode', 'DCR') : 'DCR';
+    const out = [n, c / (b * b), h * b, w * b];
+    if (mode === 'DCR') return [permuteView(ctx, x, [n, b, b, c / (b * b), h, w], [0, 3, 4, 1, 5, 2], out)];
+    if (mode === 'CRD') return [permuteView(ctx, x, [n, c / (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3], out)];
+    throw kernelError(ctx.node, `mode '${mode}' is not DCR or CRD`);
+  },
+};
+
+/** SpaceToDepth-1/13: [N, C, H, W] → [N, C·b², H/b, W/b]. */
+const spaceToDepth: KernelConfig = {
+  opType: 'SpaceToDepth',
+  run(ctx) {
+    const { x, b, n, c, h, w } = blockInput(ctx);
+    if (h % b !== 0 || w % b !== 0) throw kernelError(ctx.node, `spatial size ${h}×${w} does not divide by blocksize ${b}`);
+    return [permuteView(ctx, x, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4], [n, c * b * b, h / b, w / b])];
   },
 };
 
@@ -569,4 +664,9 @@ export const TENSOR_KERNELS: KernelConfig[] = [
   constant,
   constantOfShape,
   cast,
+  castLike,
+  size,
+  range,
+  depthToSpace,
+  spaceToDepth,
 ];

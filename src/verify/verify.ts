@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BncError, DataType, Model, ValueInfo, describeNode, dtypeName, isFloatType, producerOf, shapeOf } from '../ir/index.js';
 import { writeFileAtomic } from '../io/atomicWrite.js';
-import { NpyArray, NpyDtype, encodeNpy, npyFileName, readNpy } from '../io/npy.js';
+import { NpyArray, NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName, npyToTensor, readNpy } from '../io/npy.js';
 import { RtTensor } from '../runtime/kernel.js';
 import { checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
 import { generateInputs } from '../runtime/inputs.js';
@@ -45,14 +45,6 @@ export const INPUTS_MANIFEST = 'inputs.json';
 export type InputSample = Map<string, RtTensor>;
 
 // ---- Inputs ----
-
-const NPY_TO_DTYPE: Record<NpyDtype, DataType> = {
-  float32: DataType.FLOAT,
-  float64: DataType.DOUBLE,
-  int64: DataType.INT64,
-  int32: DataType.INT32,
-  uint8: DataType.UINT8,
-};
 
 function formatShape(dims: readonly (number | string | null)[]): string {
   return `[${dims.map((d) => d ?? '?').join(', ')}]`;
@@ -102,10 +94,7 @@ export function checkSameInputs(a: Model, b: Model, fileA: string, fileB: string
 
 /** An .npy file as the runtime tensor for a model input, checked against the input's type and shape. */
 function npyAsInput(array: NpyArray, input: ValueInfo, file: string): RtTensor {
-  let dtype = NPY_TO_DTYPE[array.dtype];
-  // .npy has no bool: bool inputs are saved (and read) as uint8.
-  if (dtype === DataType.UINT8 && declaredType(input) === DataType.BOOL) dtype = DataType.BOOL;
-  const tensor: RtTensor = { dtype, dims: array.shape, data: array.data };
+  const tensor: RtTensor = npyToTensor(array, declaredType(input));
   try {
     checkInput(input, tensor);
   } catch (e) {
@@ -206,12 +195,10 @@ export function prepareInputs(inputs: ValueInfo[], options: VerifyOptions): Prep
 }
 
 /** The .npy element array for a runtime tensor (bool is stored as uint8). */
-function npyData(t: RtTensor, name: string): Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array {
-  const d = t.data;
-  if (d instanceof Float32Array || d instanceof Float64Array || d instanceof BigInt64Array || d instanceof Int32Array || d instanceof Uint8Array) {
-    return d;
-  }
-  throw new BncError(`input '${name}' is ${dtypeName(t.dtype)}, which .npy saving does not support`, { code: 'UNSUPPORTED' });
+function npyData(t: RtTensor, name: string): { data: NpyData; dtype: NpyDtype } {
+  const dtype = npyDtypeOf(t.dtype);
+  if (!dtype) throw new BncError(`input '${name}' is ${dtypeName(t.dtype)}, which .npy saving does not support`, { code: 'UNSUPPORTED' });
+  return { data: t.data, dtype };
 }
 
 /**
@@ -229,7 +216,10 @@ export function saveInputs(dir: string, samples: InputSample[], force = false): 
     const files: Record<string, string> = {};
     for (const [name, t] of sample) {
       const file = npyFileName(name, `sample${k}_`);
-      writeFileAtomic(path.join(dir, file), () => encodeNpy(t.dims, npyData(t, name)), { force });
+      writeFileAtomic(path.join(dir, file), () => {
+        const { data, dtype } = npyData(t, name);
+        return encodeNpy(t.dims, data, dtype);
+      }, { force });
       files[name] = file;
     }
     manifest[String(k)] = files;

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { openModelShowingProgress } from '../openModel.js';
 import { BncError, DataType, ValueInfo, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
-import { NpyData, encodeNpy, npyFileName, readNpy } from '../../io/npy.js';
+import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName, npyToTensor, readNpy } from '../../io/npy.js';
 import { RunResult, checkInput, checkSupported, modelInputs } from '../../runtime/engine.js';
 import { generateInputs } from '../../runtime/inputs.js';
 import { checkGeneratedInputSizes, runModelOf } from '../../verify/limits.js';
@@ -43,14 +43,6 @@ export interface OutputSummary {
   file?: string;
 }
 
-const NPY_TYPES: Record<string, DataType> = {
-  float32: DataType.FLOAT,
-  float64: DataType.DOUBLE,
-  int64: DataType.INT64,
-  int32: DataType.INT32,
-  uint8: DataType.UINT8,
-};
-
 /** Parse repeated `--input name=file.npy` values. */
 function parseInputSpecs(specs: string[]): Map<string, string> {
   const files = new Map<string, string>();
@@ -69,10 +61,8 @@ function parseInputSpecs(specs: string[]): Map<string, string> {
 /** An .npy file as the value of a model input, with its type and shape checked against the declaration. */
 function npyInput(file: string, vi: ValueInfo): RtTensor {
   const array = readNpy(file);
-  let dtype = NPY_TYPES[array.dtype]!;
-  // .npy files carry bool arrays as uint8 here.
-  if (dtype === DataType.UINT8 && vi.type?.tensor?.elemType === DataType.BOOL) dtype = DataType.BOOL;
-  const tensor: RtTensor = { dtype, dims: array.shape, data: array.data };
+  const tensor: RtTensor = npyToTensor(array, vi.type?.tensor?.elemType);
+  const dtype = tensor.dtype;
   try {
     checkInput(vi, tensor);
   } catch (e) {
@@ -85,12 +75,11 @@ function npyInput(file: string, vi: ValueInfo): RtTensor {
   return tensor;
 }
 
-/** Output data in a form .npy can hold: bool as uint8, small integer types widened to int32. */
-function npyData(name: string, t: RtTensor): NpyData {
-  const d = t.data;
-  if (d instanceof Float32Array || d instanceof Float64Array || d instanceof BigInt64Array || d instanceof Int32Array || d instanceof Uint8Array) return d;
-  if (d instanceof Int8Array || d instanceof Int16Array || d instanceof Uint16Array) return Int32Array.from(d);
-  throw new BncError(`output '${name}' has type ${dtypeName(t.dtype)}, which bnc cannot save as .npy`, { code: 'UNSUPPORTED_TYPE' });
+/** Output data with its .npy type (float16 outputs are held, and saved, as float32). */
+function npyData(name: string, t: RtTensor): { data: NpyData; dtype: NpyDtype } {
+  const dtype = npyDtypeOf(t.dtype);
+  if (!dtype) throw new BncError(`output '${name}' has type ${dtypeName(t.dtype)}, which bnc cannot save as .npy`, { code: 'UNSUPPORTED_TYPE' });
+  return { data: t.data, dtype };
 }
 
 export function summarizeOutput(name: string, t: RtTensor): OutputSummary {
@@ -196,8 +185,8 @@ export function registerRun(program: Command): void {
           const summary = summarizeOutput(name, t);
           const target = outputFiles.get(name);
           if (target) {
-            const data = npyData(name, t);
-            writeFileAtomic(target, () => encodeNpy(t.dims, data), { force: !!opts.force, inputs: [file] });
+            const { data, dtype } = npyData(name, t);
+            writeFileAtomic(target, () => encodeNpy(t.dims, data, dtype), { force: !!opts.force, inputs: [file] });
             summary.file = target;
           }
           summaries.push(summary);

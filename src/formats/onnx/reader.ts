@@ -68,6 +68,15 @@ export function parseOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}, file
   return model;
 }
 
+/**
+ * A serialized TensorProto (the `input_N.pb` / `output_N.pb` files of ONNX's backend test data), every
+ * element type onnx.proto stores: raw_data or the typed fields (int64 and uint64 values exact). Errors
+ * name `file`.
+ */
+export function parseTensorProto(bytes: Uint8Array, file = '<buffer>'): Tensor {
+  return decodingFile(file, 'not a valid TensorProto', () => decodeTensor(new WireReader(bytes, 0, bytes.length)));
+}
+
 function decodeModel(r: WireReader, baseDir?: string): Model {
   const model: Model = { irVersion: 0, opsetImports: [], metadataProps: [], graph: undefined as unknown as Graph };
   const unknown: Uint8Array[] = [];
@@ -250,6 +259,23 @@ function readInt64s(r: WireReader, wire: number): number[] {
   throw new WireError(`integer list with wire type ${wire}`, r.pos);
 }
 
+/** push(...values) without spreading: a large packed field would exceed the call's argument limit. */
+function append<T>(to: T[], values: T[]): void {
+  for (const v of values) to.push(v);
+}
+
+/** int64_data / uint64_data: exact 64-bit values (the two's-complement bits, read as unsigned). */
+function readBigVarints(r: WireReader, wire: number): bigint[] {
+  if (wire === WireType.VARINT) return [r.uint64Big()];
+  if (wire === WireType.LEN) {
+    const m = r.message();
+    const out: bigint[] = [];
+    while (!m.done) out.push(m.uint64Big());
+    return out;
+  }
+  throw new WireError(`integer list with wire type ${wire}`, r.pos);
+}
+
 function decodeValueInfo(r: WireReader): ValueInfo {
   const v: ValueInfo = { name: '' };
   const unknown: Uint8Array[] = [];
@@ -325,9 +351,9 @@ function decodeDim(r: WireReader): Dim {
 interface RawTensorFields {
   floatData?: Float32Array[];
   int32Data?: number[];
-  int64Data?: number[];
+  int64Data?: bigint[];
   doubleData?: Float64Array[];
-  uint64Data?: number[];
+  uint64Data?: bigint[];
   rawData?: Uint8Array;
   external?: { key: string; value: string }[];
   dataLocation?: number;
@@ -351,16 +377,16 @@ export function decodeTensor(r: WireReader, baseDir?: string): Tensor {
     else if (field === 4) {
       if (wire === WireType.LEN) (f.floatData ??= []).push(r.packedFixed(Float32Array));
       else (f.floatData ??= []).push(new Float32Array([r.float()]));
-    } else if (field === 5) (f.int32Data ??= []).push(...readInt64s(r, wire));
+    } else if (field === 5) append((f.int32Data ??= []), readInt64s(r, wire));
     else if (field === 6 && wire === WireType.LEN) strings.push(r.bytes());
-    else if (field === 7) (f.int64Data ??= []).push(...readInt64s(r, wire));
+    else if (field === 7) append((f.int64Data ??= []), readBigVarints(r, wire));
     else if (field === 8 && wire === WireType.LEN) t.name = r.string();
     // 4-byte aligned when the reader may move bytes: float32/int32 data is then viewed, not copied.
     else if (field === 9 && wire === WireType.LEN) f.rawData = r.alignedBytes(4, start);
     else if (field === 10) {
       if (wire === WireType.LEN) (f.doubleData ??= []).push(r.packedFixed(Float64Array));
       else (f.doubleData ??= []).push(new Float64Array([r.double()]));
-    } else if (field === 11) (f.uint64Data ??= []).push(...readInt64s(r, wire));
+    } else if (field === 11) append((f.uint64Data ??= []), readBigVarints(r, wire));
     else if (field === 12 && wire === WireType.LEN) t.docString = r.string();
     else if (field === 13 && wire === WireType.LEN) (f.external ??= []).push(decodeStringEntry(r.message()));
     else if (field === 14 && wire === WireType.VARINT) f.dataLocation = r.uint32();
@@ -424,6 +450,17 @@ function fromInt32Slots(dtype: DataType, values: number[], n: number): TypedArra
   return out;
 }
 
+// 64-bit slots (int64_data, uint64_data) into the dtype's storage: BigInt arrays keep every bit, narrower
+// integer types take the low bits as a C cast would.
+function fromBigSlots(dtype: DataType, values: bigint[]): TypedArray {
+  if (dtype === DataType.INT64) return BigInt64Array.from(values, (v) => BigInt.asIntN(64, v));
+  if (dtype === DataType.UINT64) return BigUint64Array.from(values, (v) => BigInt.asUintN(64, v));
+  const ctor = storageOf(dtype)!;
+  const out = new ctor(values.length) as Exclude<TypedArray, BigInt64Array | BigUint64Array>;
+  for (let i = 0; i < values.length; i++) out[i] = Number(BigInt.asIntN(64, values[i]!));
+  return out;
+}
+
 function fillTensorData(t: Tensor, f: RawTensorFields): void {
   const n = elementCount(t.dims);
   const what = `initializer '${t.name}' (${dtypeName(t.dtype)}, dims [${t.dims.join(', ')}])`;
@@ -449,9 +486,10 @@ function fillTensorData(t: Tensor, f: RawTensorFields): void {
   } else if (f.doubleData) {
     data = concatTyped(f.doubleData, Float64Array);
   } else if (f.int64Data) {
-    data = t.dtype === DataType.INT64 ? BigInt64Array.from(f.int64Data, (v) => BigInt(v)) : fromInt32Slots(t.dtype, f.int64Data, f.int64Data.length);
+    data = fromBigSlots(t.dtype, f.int64Data);
   } else if (f.uint64Data) {
-    data = BigUint64Array.from(f.uint64Data, (v) => BigInt(v));
+    // uint64_data holds uint32 and uint64 elements (onnx.proto).
+    data = fromBigSlots(t.dtype, f.uint64Data);
   } else if (f.int32Data) {
     data = fromInt32Slots(t.dtype, f.int32Data, f.int32Data.length);
   } else {

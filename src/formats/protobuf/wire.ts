@@ -87,6 +87,22 @@ export class WireReader {
     return (hi >>> 0) * 4294967296 + lo;
   }
 
+  /** Varint as its exact unsigned 64-bit value (int64 tensor data beyond 2^53, such as INT64_MAX, stays exact). */
+  uint64Big(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    const start = this.pos;
+    for (;;) {
+      if (this.pos >= this.end) throw new WireError('truncated varint', start);
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) break;
+      shift += 7n;
+      if (shift > 63n) throw new WireError('varint longer than 10 bytes', start);
+    }
+    return BigInt.asUintN(64, result);
+  }
+
   bool(): boolean {
     return this.uint32() !== 0;
   }
