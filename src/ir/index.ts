@@ -2,6 +2,7 @@ export * from './dtype.js';
 export * from './tensor.js';
 export * from './graph.js';
 export * from './query.js';
+export * from './graphIndex.js';
 export * from './validate.js';
 export * from './errors.js';
 export * from './clone.js';

@@ -2,24 +2,34 @@ import { Graph, Node } from './graph.js';
 import { Tensor } from './tensor.js';
 import { BncError } from './errors.js';
 
+/**
+ * Nodes looked at by the whole-graph queries below and by GraphIndex builds. Tests read it to check that an
+ * analysis stays linear: a query helper called once per node shows up as nodes² here.
+ */
+export const queryStats = { nodesScanned: 0 };
+
 /** A label for a node in messages: its name, or its op type and position when unnamed. */
 export function describeNode(graph: Graph, node: Node): string {
   if (node.name) return `${node.opType} node '${node.name}'`;
+  queryStats.nodesScanned += graph.nodes.length;
   return `${node.opType} node #${graph.nodes.indexOf(node)}`;
 }
 
 /** The node that produces `value`, or undefined for graph inputs, initializers and unknown names. */
 export function producerOf(graph: Graph, value: string): Node | undefined {
+  queryStats.nodesScanned += graph.nodes.length;
   return graph.nodes.find((n) => n.outputs.includes(value));
 }
 
 /** Nodes that read `value` (a node reading it twice appears once). Subgraph reads are not included. */
 export function consumersOf(graph: Graph, value: string): Node[] {
+  queryStats.nodesScanned += graph.nodes.length;
   return graph.nodes.filter((n) => n.inputs.includes(value));
 }
 
 /** Number of places that read `value`: node inputs (each occurrence), graph outputs, and subgraphs. */
 export function useCount(graph: Graph, value: string): number {
+  queryStats.nodesScanned += graph.nodes.length;
   let n = 0;
   for (const node of graph.nodes) {
     for (const i of node.inputs) if (i === value) n++;
@@ -43,19 +53,23 @@ export function readsOuterValue(g: Graph, value: string): boolean {
 }
 
 export function isGraphOutput(graph: Graph, value: string): boolean {
+  queryStats.nodesScanned += graph.nodes.length;
   return graph.outputs.some((o) => o.name === value);
 }
 
 export function isGraphInput(graph: Graph, value: string): boolean {
+  queryStats.nodesScanned += graph.nodes.length;
   return graph.inputs.some((i) => i.name === value);
 }
 
 export function initializerOf(graph: Graph, value: string): Tensor | undefined {
+  queryStats.nodesScanned += graph.nodes.length;
   return graph.initializers.find((t) => t.name === value);
 }
 
 /** Rewire every reader of `from` (node inputs and graph outputs) to read `to` instead. */
 export function replaceAllUses(graph: Graph, from: string, to: string): number {
+  queryStats.nodesScanned += graph.nodes.length;
   let n = 0;
   for (const node of graph.nodes) {
     for (let i = 0; i < node.inputs.length; i++) {
@@ -75,6 +89,7 @@ export function replaceAllUses(graph: Graph, from: string, to: string): number {
 }
 
 export function removeNode(graph: Graph, node: Node): void {
+  queryStats.nodesScanned += graph.nodes.length;
   const i = graph.nodes.indexOf(node);
   if (i < 0) throw new Error(`node '${node.name}' is not in graph '${graph.name}'`);
   graph.nodes.splice(i, 1);
@@ -125,12 +140,13 @@ export function topologicalOrder(graph: Graph): Node[] {
 export function nodeReads(node: Node): string[] {
   const reads = node.inputs.filter((i) => i !== '');
   for (const a of node.attributes) {
-    for (const g of a.g ? [a.g] : a.graphs ?? []) reads.push(...outerReads(g));
+    for (const g of a.g ? [a.g] : a.graphs ?? []) reads.push(...outerReadsOf(g));
   }
   return reads;
 }
 
-function outerReads(g: Graph): string[] {
+/** Values a subgraph reads from the enclosing scopes (once per reading place). */
+export function outerReadsOf(g: Graph): string[] {
   const local = new Set<string>([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
   const out: string[] = [];
   for (const n of g.nodes) {
@@ -143,6 +159,7 @@ function outerReads(g: Graph): string[] {
 
 /** A value name not yet used in the graph, derived from `base`. */
 export function uniqueName(graph: Graph, base: string): string {
+  queryStats.nodesScanned += graph.nodes.length;
   const used = new Set<string>();
   for (const n of graph.nodes) {
     n.inputs.forEach((v) => used.add(v));

@@ -1,7 +1,7 @@
 import { BncError, Model, Node, getAttribute, intAttr, onnxOpset, removeAttribute, setAttribute } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { nodeLabel } from './constants.js';
-import { PassOptions, PassReport, emptyReport } from './pass.js';
+import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
 
 /**
  * bn-eval: make every BatchNormalization compute with its stored (running) statistics, as in inference.
@@ -21,9 +21,10 @@ import { PassOptions, PassReport, emptyReport } from './pass.js';
  *     inference BN does not produce.
  * The report lists each BN whose computation changed (batch statistics → stored statistics).
  */
-export function batchNormEval(model: Model, _options: PassOptions): PassReport {
+export function batchNormEval(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('bn-eval');
   const graph = model.graph;
+  const ix = passFacts(model, options).index;
   const opset = onnxOpset(model);
   const bns = graph.nodes.filter(isBatchNorm);
 
@@ -32,8 +33,9 @@ export function batchNormEval(model: Model, _options: PassOptions): PassReport {
     for (let i = 1; i < bn.outputs.length; i++) {
       const out = bn.outputs[i]!;
       if (!out) continue;
-      const readers = graph.nodes.filter((n) => n.inputs.includes(out)).map((n) => `${n.opType} '${nodeLabel(n)}'`);
-      if (graph.outputs.some((o) => o.name === out)) readers.push('a graph output');
+      const readers = ix.consumers(out).map((n) => `${n.opType} '${nodeLabel(n)}'`);
+      if (ix.isGraphOutput(out)) readers.push('a graph output');
+      if (ix.readBySubgraph(out)) readers.push('a subgraph');
       if (readers.length) {
         throw new BncError(
           `BatchNormalization '${nodeLabel(bn)}': its output '${out}' (${OPTIONAL_OUTPUTS[i - 1]}) is read by ${readers.join(', ')}; ` +

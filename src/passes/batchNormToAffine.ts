@@ -1,8 +1,7 @@
-import { Model, Node, dtypeName, onnxOpset, uniqueName } from '../ir/index.js';
+import { GraphIndex, Node, Model, dtypeName, intAttr, onnxOpset } from '../ir/index.js';
 import { BatchNormAffine, batchNormAffine, checkBatchNormFolding, isBatchNorm, isInferenceBatchNorm } from './bnFoldability.js';
 import { FOLDABLE_FLOAT_TYPES, nodeLabel, resolveConstant, storeValues } from './constants.js';
-import { PassOptions, PassReport, emptyReport } from './pass.js';
-import { knownElemType, knownRank } from './shapeFacts.js';
+import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
 
 /**
  * bn-to-affine: a BatchNormalization with nothing to fold into becomes a per-channel Mul and Add.
@@ -11,7 +10,10 @@ import { knownElemType, knownRank } from './shapeFacts.js';
  *   After:   x → Mul(k) → Add(shift) → y      k = scale / sqrt(var + eps), shift = B - mean * k
  *
  * k and shift are stored shaped for broadcasting along axis 1 of x: [C] for a 2-D x, [C, 1] for 3-D,
- * [C, 1, 1] for 4-D, and so on; in x's element type. The Add takes over the BN's output name.
+ * [C, 1, 1] for 4-D, and so on; in x's element type. The Add takes over the BN's output name. Before
+ * opset 7, Mul and Add broadcast only when asked (broadcast=1) and then match B's shape against A's from
+ * `axis` on, without size-1 stretching: there k and shift are [C] with broadcast=1, axis=1. With IR version
+ * 3 or older the new initializers are listed as graph inputs too, as those versions require.
  *
  * Preconditions:
  *  1. keepBn is not set (then every BN is left alone and listed).
@@ -23,32 +25,33 @@ import { knownElemType, knownRank } from './shapeFacts.js';
  */
 export function batchNormToAffine(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('bn-to-affine');
-  const graph = model.graph;
+  const facts = passFacts(model, options);
+  const ix = facts.index;
   const opset = onnxOpset(model);
-  for (const bn of graph.nodes.filter(isBatchNorm)) {
+  for (const bn of model.graph.nodes.filter(isBatchNorm)) {
     const label = nodeLabel(bn);
     const skip = (reason: string) => report.skipped.push({ node: label, reason });
     if (options.keepBn) {
       skip('kept as BatchNormalization (--keep-bn)');
       continue;
     }
-    const mode = isInferenceBatchNorm(graph, bn, opset);
+    const mode = isInferenceBatchNorm(ix, bn, opset);
     if (!mode.ok) {
       skip(mode.reason!);
       continue;
     }
-    const fold = checkBatchNormFolding(graph, bn, { opset, allowWeightCopy: options.allowWeightCopy });
+    const fold = checkBatchNormFolding(facts, bn, { opset, allowWeightCopy: options.allowWeightCopy });
     if (fold.foldable) {
       skip(`it can be folded into ${fold.producer!.opType} '${nodeLabel(fold.producer!)}'; run fold-bn`);
       continue;
     }
-    const affine = batchNormAffine(graph, bn);
+    const affine = batchNormAffine(ix, bn);
     if ('reason' in affine) {
       skip(affine.reason);
       continue;
     }
     const x = bn.inputs[0]!;
-    const rank = knownRank(graph, x) ?? knownRank(graph, bn.outputs[0]!);
+    const rank = facts.rank(x) ?? facts.rank(bn.outputs[0]!);
     if (rank === undefined) {
       skip(`the rank of its input '${x}' is unknown (no declared shape), so the per-channel constants cannot be shaped`);
       continue;
@@ -58,28 +61,30 @@ export function batchNormToAffine(model: Model, options: PassOptions): PassRepor
       continue;
     }
     // Before opset 15 scale has x's type; from 15 on it may differ, so only a known x type is trusted.
-    const dtype = knownElemType(graph, x) ?? (opset < 15 ? resolveConstant(graph, bn.inputs[1]!)?.tensor.dtype : undefined);
+    const dtype = facts.elemType(x) ?? (opset < 15 ? resolveConstant(ix, bn.inputs[1]!)?.tensor.dtype : undefined);
     if (dtype === undefined || !FOLDABLE_FLOAT_TYPES.has(dtype)) {
       skip(dtype === undefined ? `the element type of its input '${x}' is unknown` : `its input is ${dtypeName(dtype)}; bn-to-affine writes float32, float64 or float16`);
       continue;
     }
-    replaceWithAffine(model, bn, affine, rank, dtype);
+    replaceWithAffine(ix, bn, affine, rank, dtype, opset);
     report.changed++;
     report.changes.push(`${label} → Mul + Add`);
   }
+  ix.commit();
   return report;
 }
 
-function replaceWithAffine(model: Model, bn: Node, affine: BatchNormAffine, rank: number, dtype: number): void {
-  const graph = model.graph;
+function replaceWithAffine(ix: GraphIndex, bn: Node, affine: BatchNormAffine, rank: number, dtype: number, opset: number): void {
   const label = nodeLabel(bn);
-  const dims = [affine.channels, ...new Array<number>(rank - 2).fill(1)];
-  const kName = uniqueName(graph, `${label}_k`);
-  graph.initializers.push({ ...storeValues(kName, dtype, dims, affine.k).tensor, name: kName });
-  const shiftName = uniqueName(graph, `${label}_shift`);
-  graph.initializers.push({ ...storeValues(shiftName, dtype, dims, affine.shift).tensor, name: shiftName });
-  const scaled = uniqueName(graph, `${bn.outputs[0]}_scaled`);
-  const mul: Node = { name: uniqueName(graph, `${label}_mul`), opType: 'Mul', domain: '', inputs: [bn.inputs[0]!, kName], outputs: [scaled], attributes: [] };
-  const add: Node = { name: uniqueName(graph, `${label}_add`), opType: 'Add', domain: '', inputs: [scaled, shiftName], outputs: [bn.outputs[0]!], attributes: [] };
-  graph.nodes.splice(graph.nodes.indexOf(bn), 1, mul, add);
+  const legacyBroadcast = opset < 7;
+  const dims = legacyBroadcast ? [affine.channels] : [affine.channels, ...new Array<number>(rank - 2).fill(1)];
+  const attributes = () => (legacyBroadcast ? [intAttr('broadcast', 1), intAttr('axis', 1)] : []);
+  const kName = ix.uniqueName(`${label}_k`);
+  ix.addInitializer({ ...storeValues(kName, dtype, dims, affine.k).tensor, name: kName });
+  const shiftName = ix.uniqueName(`${label}_shift`);
+  ix.addInitializer({ ...storeValues(shiftName, dtype, dims, affine.shift).tensor, name: shiftName });
+  const scaled = ix.uniqueName(`${bn.outputs[0]}_scaled`);
+  const mul: Node = { name: ix.uniqueName(`${label}_mul`), opType: 'Mul', domain: '', inputs: [bn.inputs[0]!, kName], outputs: [scaled], attributes: attributes() };
+  const add: Node = { name: ix.uniqueName(`${label}_add`), opType: 'Add', domain: '', inputs: [scaled, shiftName], outputs: [bn.outputs[0]!], attributes: attributes() };
+  ix.replaceNode(bn, [mul, add]);
 }

@@ -1,6 +1,6 @@
-import { Graph, Node, Tensor, dtypeName, getAttribute, isGraphInput, isGraphOutput, producerOf, useCount } from '../ir/index.js';
+import { Graph, GraphIndex, Node, Tensor, dtypeName, getAttribute } from '../ir/index.js';
 import { ConstantSource, FOLDABLE_FLOAT_TYPES, constantValues, isSharedConstant, nodeLabel, resolveConstant } from './constants.js';
-import { knownRank } from './shapeFacts.js';
+import { AnalysisStats, GraphFacts } from './shapeFacts.js';
 
 /**
  * Whether each BatchNormalization could be folded into the node that produces its input, and if not, why.
@@ -49,7 +49,7 @@ export function isBatchNorm(node: Node): boolean {
 }
 
 /** Precondition 1: whether the BN uses stored statistics, and if not, what makes it train. */
-export function isInferenceBatchNorm(graph: Graph, bn: Node, opset?: number): { ok: boolean; reason?: string } {
+export function isInferenceBatchNorm(ix: GraphIndex, bn: Node, opset?: number): { ok: boolean; reason?: string } {
   if ((getAttribute(bn, 'training_mode')?.i ?? 0) !== 0) {
     return { ok: false, reason: 'it is in training mode (training_mode=1); run bn-eval first' };
   }
@@ -59,7 +59,7 @@ export function isInferenceBatchNorm(graph: Graph, bn: Node, opset?: number): { 
   }
   const extras = bn.outputs.slice(1).filter((o) => o !== '');
   if (extras.length) {
-    const read = extras.filter((o) => useCount(graph, o) > 0);
+    const read = extras.filter((o) => ix.useCount(o) > 0);
     return {
       ok: false,
       reason: read.length
@@ -79,12 +79,12 @@ export interface BatchNormAffine {
   shift: Float64Array;
 }
 
-export function batchNormAffine(graph: Graph, bn: Node): BatchNormAffine | { reason: string } {
+export function batchNormAffine(ix: GraphIndex, bn: Node): BatchNormAffine | { reason: string } {
   const names = ['scale', 'B', 'mean', 'var'];
   const values: Float64Array[] = [];
   for (let i = 0; i < 4; i++) {
     const input = bn.inputs[i + 1] ?? '';
-    const v = constantValues(graph, input);
+    const v = constantValues(ix, input);
     if (!v) return { reason: `its ${names[i]} input '${input}' is not a numeric constant` };
     values.push(v);
   }
@@ -103,11 +103,13 @@ export function batchNormAffine(graph: Graph, bn: Node): BatchNormAffine | { rea
   return { channels: c, k, shift };
 }
 
-export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions = {}): FoldCandidate[] {
-  return graph.nodes.filter(isBatchNorm).map((bn) => checkBatchNormFolding(graph, bn, options));
+export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions & { stats?: AnalysisStats } = {}): FoldCandidate[] {
+  const facts = new GraphFacts(new GraphIndex(graph), options.stats);
+  return graph.nodes.filter(isBatchNorm).map((bn) => checkBatchNormFolding(facts, bn, options));
 }
 
-export function checkBatchNormFolding(graph: Graph, bn: Node, options: FoldabilityOptions = {}): FoldCandidate {
+export function checkBatchNormFolding(facts: GraphFacts, bn: Node, options: FoldabilityOptions = {}): FoldCandidate {
+  const ix = facts.index;
   const no = (reason: string, producer?: Node, sharedWeight = false): FoldCandidate => ({
     bn,
     producer,
@@ -115,46 +117,46 @@ export function checkBatchNormFolding(graph: Graph, bn: Node, options: Foldabili
     reason,
     ...(sharedWeight ? { sharedWeight } : {}),
   });
-  const mode = isInferenceBatchNorm(graph, bn, options.opset);
+  const mode = isInferenceBatchNorm(ix, bn, options.opset);
   if (!mode.ok) return no(mode.reason!);
-  const affine = batchNormAffine(graph, bn);
+  const affine = batchNormAffine(ix, bn);
   if ('reason' in affine) return no(affine.reason);
   const C = affine.channels;
 
   const x = bn.inputs[0] ?? '';
-  const producer = producerOf(graph, x);
+  const producer = ix.producer(x);
   if (!producer) {
-    return no(isGraphInput(graph, x) ? `its input '${x}' is a graph input: there is no layer to fold into` : `its input '${x}' is a constant`);
+    return no(ix.isGraphInput(x) ? `its input '${x}' is a graph input: there is no layer to fold into` : `its input '${x}' is a constant`);
   }
   const p = `${producer.opType} '${nodeLabel(producer)}'`;
   if (!FOLD_TARGETS.has(producer.opType) || !isOnnxDomain(producer)) {
     return no(`its input comes from ${p}, which has no weights to fold into`, producer);
   }
   if (producer.outputs[0] !== x) return no(`it reads a secondary output of ${p}`, producer);
-  if (isGraphOutput(graph, x)) return no(`'${x}' (output of ${p}) is also a graph output`, producer);
-  const uses = useCount(graph, x);
+  if (ix.isGraphOutput(x)) return no(`'${x}' (output of ${p}) is also a graph output`, producer);
+  const uses = ix.useCount(x);
   if (uses > 1) return no(`'${x}' (output of ${p}) is also read by ${uses - 1} other reader(s)`, producer);
 
   const weightName = producer.inputs[1] ?? '';
-  const weight = weightName ? resolveConstant(graph, weightName) : undefined;
+  const weight = weightName ? resolveConstant(ix, weightName) : undefined;
   if (!weight) return no(`the weight '${weightName}' of ${p} is not a constant`, producer);
   const W = weight.tensor;
   if (!FOLDABLE_FLOAT_TYPES.has(W.dtype)) return no(`the weight of ${p} is ${dtypeName(W.dtype)}; fold-bn handles float32, float64 and float16`, producer);
   const biasName = producer.opType === 'MatMul' ? '' : producer.inputs[2] ?? '';
-  const bias = biasName ? resolveConstant(graph, biasName) : undefined;
+  const bias = biasName ? resolveConstant(ix, biasName) : undefined;
   if (biasName && !bias) return no(`the bias '${biasName}' of ${p} is not a constant`, producer);
   if (bias && !FOLDABLE_FLOAT_TYPES.has(bias.tensor.dtype)) return no(`the bias of ${p} is ${dtypeName(bias.tensor.dtype)}`, producer);
 
-  const shapeProblem = checkShapes(graph, producer, W, bias?.tensor, C);
+  const shapeProblem = checkShapes(facts, producer, W, bias?.tensor, C);
   if (shapeProblem) return no(`${p}: ${shapeProblem}`, producer);
 
   const shared: [string, ConstantSource][] = [['weight', weight]];
   if (bias) shared.push(['bias', bias]);
   for (const [what, source] of shared) {
-    if (!isSharedConstant(graph, source)) continue;
+    if (!isSharedConstant(ix, source)) continue;
     const name = source.chain[source.chain.length - 1]!;
-    const readers = graph.nodes.filter((n) => n !== producer && source.chain.some((v) => n.inputs.includes(v)));
-    const by = readers.map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') || 'a graph output';
+    const readers = new Set(source.chain.flatMap((v) => ix.consumers(v)).filter((n) => n !== producer));
+    const by = [...readers].map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') || 'a graph output';
     if (options.allowWeightCopy) return { bn, producer, foldable: true, sharedWeight: true };
     return no(`the ${what} '${name}' of ${p} is shared with ${by}; folding in place would change that node too (use --allow-weight-copy)`, producer, true);
   }
@@ -162,7 +164,7 @@ export function checkBatchNormFolding(graph: Graph, bn: Node, options: Foldabili
 }
 
 /** Precondition 5: the producer's parameters give exactly C output channels along the BN's axis 1. */
-function checkShapes(graph: Graph, producer: Node, W: Tensor, bias: Tensor | undefined, C: number): string | undefined {
+function checkShapes(facts: GraphFacts, producer: Node, W: Tensor, bias: Tensor | undefined, C: number): string | undefined {
   const biasLength = bias ? bias.dims.reduce((n, d) => n * d, 1) : 0;
   switch (producer.opType) {
     case 'Conv': {
@@ -193,7 +195,7 @@ function checkShapes(graph: Graph, producer: Node, W: Tensor, bias: Tensor | und
     case 'MatMul': {
       if (W.dims.length !== 2) return `weight is ${W.dims.length}-D, not a 2-D matrix`;
       if (W.dims[1] !== C) return `it has ${W.dims[1]} output features but the BN has ${C} channels`;
-      const rank = knownRank(graph, producer.inputs[0] ?? '') ?? knownRank(graph, producer.outputs[0] ?? '');
+      const rank = facts.rank(producer.inputs[0] ?? '') ?? facts.rank(producer.outputs[0] ?? '');
       if (rank === undefined) return `the rank of its input is unknown, so it cannot be told whether the BN normalises its output features`;
       if (rank !== 2) return `its output is ${rank}-D: the BN normalises axis 1, which is not the MatMul's feature axis`;
       return undefined;

@@ -1,20 +1,15 @@
 import {
   DataType,
-  Graph,
+  GraphIndex,
   Node,
   Tensor,
   createTensor,
   elementCount,
   getAttribute,
-  initializerOf,
-  isGraphInput,
   numberToFloat16Bits,
-  producerOf,
   storageOf,
   tensorToFloat64,
   tensorToIntegers,
-  uniqueName,
-  useCount,
 } from '../ir/index.js';
 
 /**
@@ -33,22 +28,22 @@ const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 // ConstantOfShape results larger than this are not materialised: they are never BN parameters or weights.
 const MAX_EXPANDED_ELEMENTS = 1 << 26;
 
-export function resolveConstant(graph: Graph, value: string): ConstantSource | undefined {
+export function resolveConstant(ix: GraphIndex, value: string): ConstantSource | undefined {
   const chain: string[] = [];
   let current = value;
   // Identity chains are short; the bound guards against a malformed graph with a cycle.
   for (let hops = 0; hops < 64 && current; hops++) {
     chain.push(current);
-    const init = initializerOf(graph, current);
+    const init = ix.initializer(current);
     if (init) return { tensor: init, chain };
-    const p = producerOf(graph, current);
+    const p = ix.producer(current);
     if (!p || !isOnnxDomain(p)) return undefined;
     if (p.opType === 'Constant') {
       const t = constantNodeTensor(p);
       return t ? { tensor: t, chain } : undefined;
     }
     if (p.opType === 'ConstantOfShape') {
-      const shape = p.inputs[0] ? resolveConstant(graph, p.inputs[0]) : undefined;
+      const shape = p.inputs[0] ? resolveConstant(ix, p.inputs[0]) : undefined;
       if (!shape) return undefined;
       const t = expandConstantOfShape(p, tensorToIntegers(shape.tensor));
       return t ? { tensor: t, chain: [...chain, ...shape.chain] } : undefined;
@@ -95,8 +90,8 @@ function expandConstantOfShape(node: Node, dims: number[]): Tensor | undefined {
 }
 
 /** A constant's values in float64, or undefined when the value is not a numeric constant. */
-export function constantValues(graph: Graph, value: string): Float64Array | undefined {
-  const c = value ? resolveConstant(graph, value) : undefined;
+export function constantValues(ix: GraphIndex, value: string): Float64Array | undefined {
+  const c = value ? resolveConstant(ix, value) : undefined;
   if (!c || !storageOf(c.tensor.dtype)) return undefined;
   try {
     return tensorToFloat64(c.tensor);
@@ -106,8 +101,8 @@ export function constantValues(graph: Graph, value: string): Float64Array | unde
 }
 
 /** Whether any link of a constant's chain is read by more than one place (node input, graph output, subgraph). */
-export function isSharedConstant(graph: Graph, source: ConstantSource): boolean {
-  return source.chain.some((v) => useCount(graph, v) > 1);
+export function isSharedConstant(ix: GraphIndex, source: ConstantSource): boolean {
+  return source.chain.some((v) => ix.useCount(v) > 1);
 }
 
 /** Float types a pass can rewrite: computed in float64, stored back in the same type. */
@@ -147,20 +142,19 @@ export function storeValues(name: string, dtype: DataType, dims: number[], value
  * graph input a caller could override) gets a new initializer under a fresh name derived from `baseName`,
  * and the old value is left for `cleanup` to drop when nothing reads it any more. Returns the name used.
  */
-export function replaceConstantInput(graph: Graph, node: Node, index: number, tensor: Tensor, baseName: string): string {
+export function replaceConstantInput(ix: GraphIndex, node: Node, index: number, tensor: Tensor, baseName: string): string {
   const current = node.inputs[index] ?? '';
-  const init = current ? initializerOf(graph, current) : undefined;
-  if (init && !isGraphInput(graph, current) && useCount(graph, current) === 1) {
+  const init = current ? ix.initializer(current) : undefined;
+  if (init && !ix.isGraphInput(current) && ix.useCount(current) === 1) {
     init.dtype = tensor.dtype;
     init.dims = [...tensor.dims];
     init.data = tensor.data;
     delete init.raw;
     return current;
   }
-  const name = uniqueName(graph, baseName);
-  graph.initializers.push({ ...tensor, name, dims: [...tensor.dims] });
-  while (node.inputs.length <= index) node.inputs.push('');
-  node.inputs[index] = name;
+  const name = ix.uniqueName(baseName);
+  ix.addInitializer({ ...tensor, name, dims: [...tensor.dims] });
+  ix.setInput(node, index, name);
   return name;
 }
 

@@ -1,7 +1,7 @@
-import { AttributeType, Graph, Model, Node, dtypeName, getAttribute, onnxOpset, removeNode, setAttribute, tensorToFloat64 } from '../ir/index.js';
+import { AttributeType, GraphIndex, Model, Node, dtypeName, getAttribute, onnxOpset, setAttribute, tensorToFloat64 } from '../ir/index.js';
 import { BatchNormAffine, batchNormAffine, checkBatchNormFolding, isBatchNorm } from './bnFoldability.js';
 import { nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
-import { PassOptions, PassReport, emptyReport } from './pass.js';
+import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
 
 /**
  * fold-bn: fold an inference BatchNormalization into the Conv / ConvTranspose / Gemm / MatMul before it.
@@ -21,24 +21,25 @@ import { PassOptions, PassReport, emptyReport } from './pass.js';
  */
 export function foldBatchNormIntoConv(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('fold-bn');
-  const graph = model.graph;
+  const facts = passFacts(model, options);
+  const ix = facts.index;
   const opset = onnxOpset(model);
   const counts: Record<string, number> = {};
-  for (const bn of graph.nodes.filter(isBatchNorm)) {
-    const c = checkBatchNormFolding(graph, bn, { opset, allowWeightCopy: options.allowWeightCopy });
+  for (const bn of model.graph.nodes.filter(isBatchNorm)) {
+    const c = checkBatchNormFolding(facts, bn, { opset, allowWeightCopy: options.allowWeightCopy });
     if (!c.foldable || !c.producer) {
       report.skipped.push({ node: nodeLabel(bn), reason: c.reason ?? 'not foldable' });
       continue;
     }
     const producer = c.producer;
     const producerType = producer.opType;
-    const affine = batchNormAffine(graph, bn) as BatchNormAffine;
-    const rounding = foldInto(graph, producer, affine, opset);
+    const affine = batchNormAffine(ix, bn) as BatchNormAffine;
+    const rounding = foldInto(ix, producer, affine, opset);
     // The folded producer now computes the BN's output under its name.
     const oldOutput = producer.outputs[0]!;
-    producer.outputs[0] = bn.outputs[0]!;
-    removeNode(graph, bn);
-    graph.valueInfo = graph.valueInfo.filter((v) => v.name !== oldOutput);
+    ix.removeNode(bn);
+    ix.setOutput(producer, 0, bn.outputs[0]!);
+    ix.dropValueInfo(oldOutput);
     counts[producerType] = (counts[producerType] ?? 0) + 1;
     report.changed++;
     report.changes.push(
@@ -53,6 +54,7 @@ export function foldBatchNormIntoConv(model: Model, options: PassOptions): PassR
     }
   }
   report.counts = counts;
+  ix.commit();
   return report;
 }
 
@@ -64,14 +66,14 @@ interface Rounding {
 }
 
 /** Rewrite the producer's weight and bias; returns the float16 rounding it caused, if any. */
-function foldInto(graph: Graph, producer: Node, affine: BatchNormAffine, opset: number): Rounding[] {
-  const weightSource = resolveConstant(graph, producer.inputs[1]!)!;
+function foldInto(ix: GraphIndex, producer: Node, affine: BatchNormAffine, opset: number): Rounding[] {
+  const weightSource = resolveConstant(ix, producer.inputs[1]!)!;
   const W = weightSource.tensor;
   const w = tensorToFloat64(W);
   const { k, shift, channels } = affine;
   let foldedBias: { values: Float64Array; dims: number[]; dtype: number };
   const biasInput = producer.opType === 'MatMul' ? '' : producer.inputs[2] ?? '';
-  const biasTensor = biasInput ? resolveConstant(graph, biasInput)!.tensor : undefined;
+  const biasTensor = biasInput ? resolveConstant(ix, biasInput)!.tensor : undefined;
   const b = biasTensor ? tensorToFloat64(biasTensor) : undefined;
 
   if (producer.opType === 'Conv') {
@@ -98,9 +100,9 @@ function foldInto(graph: Graph, producer: Node, affine: BatchNormAffine, opset: 
 
   const rounding: Rounding[] = [];
   const storedW = storeValues(W.name, W.dtype, W.dims, w);
-  replaceConstantInput(graph, producer, 1, storedW.tensor, `${weightSource.chain[weightSource.chain.length - 1]}_bnfolded`);
+  replaceConstantInput(ix, producer, 1, storedW.tensor, `${weightSource.chain[weightSource.chain.length - 1]}_bnfolded`);
   const storedB = storeValues('', foldedBias.dtype, foldedBias.dims, foldedBias.values);
-  replaceConstantInput(graph, producer, 2, storedB.tensor, biasInput ? `${biasInput}_bnfolded` : `${nodeLabel(producer)}_bias_bnfolded`);
+  replaceConstantInput(ix, producer, 2, storedB.tensor, biasInput ? `${biasInput}_bnfolded` : `${nodeLabel(producer)}_bias_bnfolded`);
   if (storedW.maxRoundingError > 0) rounding.push({ what: 'weight', dtype: W.dtype, maxError: storedW.maxRoundingError, maxAbs: storedW.maxAbs });
   if (storedB.maxRoundingError > 0) rounding.push({ what: 'bias', dtype: foldedBias.dtype, maxError: storedB.maxRoundingError, maxAbs: storedB.maxAbs });
   return rounding;

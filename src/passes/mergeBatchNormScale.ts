@@ -1,8 +1,8 @@
-import { Graph, Model, Node, consumersOf, isGraphOutput, removeNode, useCount } from '../ir/index.js';
+import { Model, Node } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { FOLDABLE_FLOAT_TYPES, constantValues, nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
-import { PassOptions, PassReport, emptyReport } from './pass.js';
-import { knownRank } from './shapeFacts.js';
+import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
+import { GraphFacts } from './shapeFacts.js';
 
 /**
  * merge-bn-scale: merge a per-channel Mul and/or Add that follows a BatchNormalization into the BN itself.
@@ -24,13 +24,13 @@ import { knownRank } from './shapeFacts.js';
  *     cannot be told, only scalars and 1-element constants of rank <= 1 merge.
  *  3. The BN's scale and B are constants of a float type (written back in that type).
  */
-export function mergeBatchNormScale(model: Model, _options: PassOptions): PassReport {
+export function mergeBatchNormScale(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('merge-bn-scale');
-  const graph = model.graph;
-  for (const bn of graph.nodes.filter(isBatchNorm)) {
+  const facts = passFacts(model, options);
+  for (const bn of model.graph.nodes.filter(isBatchNorm)) {
     const merged: string[] = [];
     for (;;) {
-      const step = mergeNext(graph, bn);
+      const step = mergeNext(facts, bn);
       if (step.merged) merged.push(step.merged);
       else {
         if (step.skip) report.skipped.push({ node: nodeLabel(bn), reason: step.skip });
@@ -42,38 +42,40 @@ export function mergeBatchNormScale(model: Model, _options: PassOptions): PassRe
       report.changes.push(`${nodeLabel(bn)} merged with ${merged.join(' and ')}`);
     }
   }
+  facts.index.commit();
   return report;
 }
 
 const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 
 /** Merge the Mul/Add reading the BN's output, if legal. `skip` explains a candidate that could not merge. */
-function mergeNext(graph: Graph, bn: Node): { merged?: string; skip?: string } {
+function mergeNext(facts: GraphFacts, bn: Node): { merged?: string; skip?: string } {
+  const ix = facts.index;
   const y = bn.outputs[0] ?? '';
-  const consumers = consumersOf(graph, y);
+  const consumers = ix.consumers(y);
   const candidate = consumers.find((n) => (n.opType === 'Mul' || n.opType === 'Add') && isOnnxDomain(n));
   if (!candidate) return {};
   const what = `${candidate.opType} '${nodeLabel(candidate)}'`;
   if (candidate.inputs.length !== 2 || candidate.inputs[0] === candidate.inputs[1]) return {};
   const other = candidate.inputs[0] === y ? candidate.inputs[1]! : candidate.inputs[0]!;
-  const source = resolveConstant(graph, other);
-  const values = constantValues(graph, other);
+  const source = resolveConstant(ix, other);
+  const values = constantValues(ix, other);
   // A Mul/Add with a computed operand (a residual sum, a squeeze-excitation scale) is not a Scale layer.
   if (!source || !values) return {};
-  if (isGraphOutput(graph, y)) return { skip: `its output '${y}' is a graph output, so ${what} cannot be merged into it` };
-  if (useCount(graph, y) !== 1) return { skip: `its output '${y}' is also read by other nodes besides ${what}` };
+  if (ix.isGraphOutput(y)) return { skip: `its output '${y}' is a graph output, so ${what} cannot be merged into it` };
+  if (ix.useCount(y) !== 1) return { skip: `its output '${y}' is also read by other nodes besides ${what}` };
 
-  const scaleIn = resolveConstant(graph, bn.inputs[1] ?? '');
-  const biasIn = resolveConstant(graph, bn.inputs[2] ?? '');
+  const scaleIn = resolveConstant(ix, bn.inputs[1] ?? '');
+  const biasIn = resolveConstant(ix, bn.inputs[2] ?? '');
   if (!scaleIn || !biasIn) return { skip: `its scale or B is not a constant` };
   if (!FOLDABLE_FLOAT_TYPES.has(scaleIn.tensor.dtype) || !FOLDABLE_FLOAT_TYPES.has(biasIn.tensor.dtype)) {
     return { skip: `its scale or B is not float32, float64 or float16` };
   }
-  const scale = constantValues(graph, bn.inputs[1]!)!;
-  const bias = constantValues(graph, bn.inputs[2]!)!;
+  const scale = constantValues(ix, bn.inputs[1]!)!;
+  const bias = constantValues(ix, bn.inputs[2]!)!;
   const channels = scale.length;
   if (bias.length !== channels) return { skip: `its scale and B have different lengths` };
-  const rank = knownRank(graph, bn.inputs[0] ?? '') ?? knownRank(graph, y) ?? knownRank(graph, candidate.outputs[0] ?? '');
+  const rank = facts.rank(bn.inputs[0] ?? '') ?? facts.rank(y) ?? facts.rank(candidate.outputs[0] ?? '');
   const perChannel = perChannelValues(source.tensor.dims, values, rank, channels);
   if (typeof perChannel === 'string') return { skip: `${what}: ${perChannel}` };
 
@@ -88,15 +90,15 @@ function mergeNext(graph: Graph, bn: Node): { merged?: string; skip?: string } {
   const bnName = nodeLabel(bn);
   if (candidate.opType === 'Mul') {
     const s = storeValues('', scaleIn.tensor.dtype, [channels], scale);
-    replaceConstantInput(graph, bn, 1, s.tensor, `${bnName}_scale_merged`);
+    replaceConstantInput(ix, bn, 1, s.tensor, `${bnName}_scale_merged`);
   }
   const b = storeValues('', biasIn.tensor.dtype, [channels], bias);
-  replaceConstantInput(graph, bn, 2, b.tensor, `${bnName}_B_merged`);
+  replaceConstantInput(ix, bn, 2, b.tensor, `${bnName}_B_merged`);
 
   // The BN now produces the merged node's output under its name.
-  bn.outputs[0] = candidate.outputs[0]!;
-  removeNode(graph, candidate);
-  graph.valueInfo = graph.valueInfo.filter((v) => v.name !== y);
+  ix.removeNode(candidate);
+  ix.setOutput(bn, 0, candidate.outputs[0]!);
+  ix.dropValueInfo(y);
   return { merged: what };
 }
 

@@ -1,4 +1,5 @@
-import { Model } from '../ir/index.js';
+import { GraphIndex, Model } from '../ir/index.js';
+import { AnalysisStats, GraphFacts } from './shapeFacts.js';
 
 /** What a pass did, for the command's summary and --json report. */
 export interface PassReport {
@@ -19,6 +20,8 @@ export interface PassOptions {
   allowWeightCopy?: boolean;
   /** bn-to-affine: keep BatchNormalization nodes that cannot be folded instead of rewriting them. */
   keepBn?: boolean;
+  /** Counters of the analyses (tests check with them that every pass stays linear). */
+  stats?: AnalysisStats;
 }
 
 /** A pass rewrites the model in place and reports what it changed. */
@@ -26,4 +29,13 @@ export type Pass = (model: Model, options: PassOptions) => PassReport;
 
 export function emptyReport(pass: string): PassReport {
   return { pass, changed: 0, changes: [], skipped: [], warnings: [] };
+}
+
+/**
+ * The index and shape facts a pass works with: one of each per pass run, so every lookup is O(1) and every
+ * value's rank is worked out once. New initializers are listed as graph inputs too when the model's IR
+ * version (3 or older) requires it. The pass calls `index.commit()` when it is done.
+ */
+export function passFacts(model: Model, options: PassOptions): GraphFacts {
+  return new GraphFacts(new GraphIndex(model.graph, { listInitializersAsInputs: model.irVersion > 0 && model.irVersion < 4 }), options.stats);
 }

@@ -256,21 +256,21 @@ const convTranspose: KernelConfig = {
 
 /**
  * ConvTranspose output size and padding. Without output_shape:
- *   out = stride·(in-1) + output_padding + (k-1)·dilation + 1 - pad_begin - pad_end,
- * where auto_pad SAME_* chooses pads so that out = in·stride. With output_shape, the total padding follows
- * from it and is split as onnxruntime does.
+ *   full = stride·(in-1) + output_padding + (k-1)·dilation + 1,   out = full - pad_begin - pad_end.
+ * With output_shape (pads ignored, as the spec says) the total padding is full - output_shape, split as the
+ * spec says: SAME_UPPER puts the odd pixel at the end, every other auto_pad at the beginning. An
+ * output_shape beyond `full` (onnxruntime allows up to stride - 1 more) pads nothing and leaves the extra
+ * elements at the end with the bias only, as onnxruntime does. auto_pad SAME_* without output_shape asks
+ * for out = in·stride in the same way, except that a full output smaller than that is kept as it is
+ * (total padding 0), as onnx's shape inference and onnxruntime do.
  */
-function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: number[], outChannels: number): WindowGeometry {
+export function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: number[], outChannels: number): WindowGeometry {
   const rank = inputSpatial.length;
   const { strides, dilations, pads, autoPad } = readWindowAttributes(ctx, rank, kernel);
   const outputPadding = ctx.attrs.ints('output_padding', new Array<number>(rank).fill(0));
   if (outputPadding.length !== rank) throw kernelError(ctx.node, `output_padding has ${outputPadding.length} values, expected ${rank}`);
-  let outputShape = ctx.attrs.ints('output_shape');
-  if (outputShape && outputShape.length === rank + 2) {
-    if (outputShape[1] !== outChannels) throw kernelError(ctx.node, `output_shape [${outputShape}] does not have ${outChannels} channels`);
-    outputShape = outputShape.slice(2);
-  }
-  if (outputShape && outputShape.length !== rank) throw kernelError(ctx.node, `output_shape has ${outputShape.length} values, expected ${rank}`);
+  if (outputPadding.some((p) => !Number.isInteger(p) || p < 0)) throw kernelError(ctx.node, `output_padding [${outputPadding}] must be integers >= 0`);
+  const outputShape = convTransposeOutputShape(ctx, rank, outChannels);
   const output: number[] = [];
   const padBegin: number[] = [];
   const padEnd: number[] = [];
@@ -280,25 +280,39 @@ function transposeGeometry(ctx: KernelContext, inputSpatial: number[], kernel: n
     let end: number;
     let out: number;
     if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-      out = outputShape ? outputShape[i]! : inputSpatial[i]! * strides[i]!;
-      const total = Math.max(0, full - out);
-      // SAME_UPPER puts the odd pixel of padding at the end, like Conv; SAME_LOWER and NOTSET at the beginning.
-      end = autoPad === 'SAME_UPPER' ? Math.ceil(total / 2) : Math.floor(total / 2);
-      begin = total - end;
-      if (out > full) {
-        // onnxruntime rejects this too: no padding split can produce more than the full output.
-        throw kernelError(ctx.node, `output_shape [${outputShape ?? ''}] asks for ${out} on spatial axis ${i}, more than the ${full} this ConvTranspose produces (use output_padding)`);
-      }
+      const wanted = outputShape ? outputShape[i]! : inputSpatial[i]! * strides[i]!;
+      const total = Math.max(0, full - wanted);
+      const small = Math.floor(total / 2);
+      begin = autoPad === 'SAME_UPPER' ? small : total - small;
+      end = total - begin;
+      out = outputShape ? wanted : full - total;
     } else {
       [begin, end] = statedPads(autoPad, pads, i, rank);
       out = full - begin - end;
     }
-    if (out < 1) throw kernelError(ctx.node, `output size ${out} on spatial axis ${i} is not positive`);
+    if (out < 1) {
+      throw kernelError(ctx.node, `output size ${out} on spatial axis ${i} is not positive (full size ${full}, pads ${begin} + ${end})`);
+    }
     output.push(out);
     padBegin.push(begin);
     padEnd.push(end);
   }
   return to3d({ rank, input: inputSpatial, output, kernel, strides, dilations, padBegin, padEnd });
+}
+
+/** The spatial part of ConvTranspose's output_shape attribute (given with or without N and C), if set. */
+function convTransposeOutputShape(ctx: KernelContext, rank: number, outChannels: number | undefined): number[] | undefined {
+  let outputShape = ctx.attrs.ints('output_shape');
+  if (!outputShape) return undefined;
+  if (outputShape.length === rank + 2) {
+    if (outChannels !== undefined && outputShape[1] !== outChannels) {
+      throw kernelError(ctx.node, `output_shape [${outputShape}] does not have ${outChannels} channels`);
+    }
+    outputShape = outputShape.slice(2);
+  }
+  if (outputShape.length !== rank) throw kernelError(ctx.node, `output_shape has ${outputShape.length} values, expected ${rank}`);
+  if (outputShape.some((d) => !Number.isInteger(d) || d < 1)) throw kernelError(ctx.node, `output_shape [${outputShape}] must be positive integers`);
+  return outputShape;
 }
 
 /**

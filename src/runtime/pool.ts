@@ -45,6 +45,8 @@ function wRanges(g: WindowGeometry): { lo: Int32Array; hi: Int32Array } {
   return { lo, hi };
 }
 
+const LOWEST_FLOAT32 = -3.4028234663852886e38;
+
 const maxPool: KernelConfig = {
   opType: 'MaxPool',
   run(ctx) {
@@ -96,6 +98,8 @@ const maxPool: KernelConfig = {
             }
           }
           const o = plane * outPlane + (od * outH + oh) * outW;
+          // A dilated window can miss the input entirely: onnxruntime gives the lowest float there.
+          for (let ow = 0; ow < outW; ow++) if (rowArg[ow] === -1) row[ow] = LOWEST_FLOAT32;
           out.set(row, o);
           if (argmax) argmax.set(rowArg, o);
         }
@@ -174,7 +178,11 @@ const averagePool: KernelConfig = {
           }
           const o = plane * outPlane + (od * outH + oh) * outW;
           const planeCount = countD[od]! * countH[oh]!;
-          for (let ow = 0; ow < outW; ow++) out[o + ow] = row[ow]! / (planeCount * countW[ow]!);
+          // A dilated window can miss the input entirely: it averages to 0 (as onnxruntime), not 0/0.
+          for (let ow = 0; ow < outW; ow++) {
+            const count = planeCount * countW[ow]!;
+            out[o + ow] = count ? row[ow]! / count : 0;
+          }
         }
       }
     }

@@ -2,6 +2,7 @@ import { Model, Node, getAttribute, onnxOpset, tensorToIntegers, topologicalOrde
 import { broadcastDims, formatDims, normalizeAxis } from './broadcast.js';
 import { AttributeReader, KernelContext, kernelError } from './kernel.js';
 import { poolWindowOptions } from './pool.js';
+import { transposeGeometry } from './conv.js';
 import { forwardGeometry, realOutputShape } from './windowGeometry.js';
 
 /**
@@ -53,24 +54,12 @@ const RULES: Record<string, ShapeRule> = {
   },
   ConvTranspose(node, [x, w], ctx) {
     if (!x || !w) return [undefined];
-    const a = ctx.kernel.attrs;
-    const group = a.int('group', 1);
+    const group = ctx.kernel.attrs.int('group', 1);
     if (x[1] !== w[0]) throw kernelError(node, `input has ${x[1]} channels, but the weight ${formatDims(w)} expects ${w[0]}`);
-    const rank = x.length - 2;
-    const kernel = a.ints('kernel_shape', w.slice(2));
-    const strides = a.ints('strides', new Array<number>(rank).fill(1));
-    const dilations = a.ints('dilations', new Array<number>(rank).fill(1));
-    const pads = a.ints('pads', new Array<number>(2 * rank).fill(0));
-    const outPad = a.ints('output_padding', new Array<number>(rank).fill(0));
-    const outputShape = a.ints('output_shape');
-    const autoPad = a.string('auto_pad', 'NOTSET');
-    const spatial = x.slice(2).map((size, i) => {
-      if (outputShape) return outputShape[outputShape.length - rank + i]!;
-      if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return size * strides[i]!;
-      const full = strides[i]! * (size - 1) + outPad[i]! + (kernel[i]! - 1) * dilations[i]! + 1;
-      return autoPad === 'VALID' ? full : full - pads[i]! - pads[i + rank]!;
-    });
-    return [[x[0]!, w[1]! * group, ...spatial]];
+    if (x.length !== w.length) throw kernelError(node, `input ${formatDims(x)} and weight ${formatDims(w)} differ in rank`);
+    const kernel = ctx.kernel.attrs.ints('kernel_shape', w.slice(2));
+    const g = transposeGeometry(ctx.kernel, x.slice(2), kernel, w[1]! * group);
+    return [[x[0]!, w[1]! * group, ...realOutputShape(g)]];
   },
   MaxPool: poolRule,
   AveragePool: poolRule,

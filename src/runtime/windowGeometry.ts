@@ -130,7 +130,9 @@ export function to3d(g: WindowGeometry): WindowGeometry {
  */
 export function validOutputRange(outSize: number, inSize: number, stride: number, pad: number, offset: number): [number, number] {
   const shift = offset - pad;
-  const lo = Math.max(0, Math.ceil(-shift / stride));
+  // Both ends clamped to [0, outSize]: with pads larger than the kernel or an input smaller than the window,
+  // a tap can miss the input for every output position (lo would then pass outSize).
+  const lo = Math.min(outSize, Math.max(0, Math.ceil(-shift / stride)));
   const hi = Math.min(outSize, Math.floor((inSize - 1 - shift) / stride) + 1);
   return [lo, Math.max(lo, hi)];
 }
