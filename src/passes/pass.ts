@@ -19,6 +19,8 @@ export interface PassOptions {
   allowWeightCopy?: boolean;
   /** bn-to-affine: keep BatchNormalization nodes that cannot be folded instead of rewriting them. */
   keepBn?: boolean;
+  /** fold-constants: largest tensor (in elements) a fold may produce; default DEFAULT_FOLD_MAX_ELEMENTS (1,048,576). */
+  foldMaxElements?: number;
 }
 
 /** A pass rewrites the model in place and reports what it changed. */
