@@ -59,8 +59,10 @@ interface Known {
  *  - nodes producing a graph output (the graph would lose the node that names it; onnxruntime does the same);
  *  - nodes reading an initializer that is also a graph input in IR version >= 4 (a default the caller may
  *    override, so not a constant);
- *  - results larger than `foldMaxElements` elements (default 1,048,576), predicted before running for
- *    ConstantOfShape, Expand and Tile;
+ *  - results larger than `foldMaxElements` elements (default 1,048,576), predicted before running from
+ *    the inferred shapes and for ConstantOfShape, Expand, Tile, Pad, Resize and Upsample, checked after
+ *    running for the rest;
+ *  - nodes whose output repeats the name of a graph input or initializer (a malformed graph);
  *  - nodes whose kernel rejects its inputs (the runtime would report the same error when the model runs);
  *  - bfloat16 and string results.
  * Nodes folded and initializers left unread are removed (the latter by `cleanup`). With IR version < 4
@@ -82,6 +84,8 @@ export function foldConstants(model: Model, options: PassOptions): PassReport {
     if (!irInputsRequired && graphInputs.has(t.name)) overridable.add(t.name);
     else known.set(t.name, { tensor: t, dtype: t.dtype });
   }
+  // Names already defined outside any node: a node output that repeats one is left alone (malformed graph).
+  const definedOutside = new Set([...graphInputs, ...graph.initializers.map((t) => t.name)]);
   const declaredType = new Map<string, DataType>();
   for (const v of [...graph.valueInfo, ...graph.outputs]) {
     const t = v.type?.tensor?.elemType;
@@ -128,6 +132,16 @@ export function foldConstants(model: Model, options: PassOptions): PassReport {
     const graphOutput = outputs.find((o) => graphOutputs.has(o));
     if (graphOutput) {
       skip(`produces the graph output '${graphOutput}', which stays computed by a node`);
+      continue;
+    }
+    const clash = outputs.find((o) => definedOutside.has(o));
+    if (clash) {
+      skip(`its output '${clash}' has the name of a graph input or initializer`);
+      continue;
+    }
+    const inferred = outputs.map((o) => staticShapes?.get(o)).find((d) => d && elementCount(d) > maxElements);
+    if (inferred) {
+      skip(tooLarge(elementCount(inferred), maxElements));
       continue;
     }
     if (!shapeOp && !findKernel(node.opType, node.domain)) {
@@ -213,7 +227,7 @@ function evaluate(node: Node, ctx: EvalContext): { tensor: Tensor }[] | string {
     const r: RtTensor = { dtype: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(elementCount(dims))) };
     return [{ tensor: toTensor(name, r, DataType.INT64) as Tensor }];
   }
-  const predicted = predictElements(node, inputs);
+  const predicted = predictElements(node, inputs, ctx.opset);
   if (predicted !== undefined && predicted > ctx.maxElements) return tooLarge(predicted, ctx.maxElements);
 
   const kernelCtx: KernelContext = { node, opset: ctx.opset, inputs, attrs: new AttributeReader(node), threads: 1 };
@@ -275,15 +289,15 @@ function toTensor(name: string, r: RtTensor, dtype: DataType): Tensor | string {
 }
 
 /** Output elements of the ops whose output can be far larger than their inputs, before running them. */
-function predictElements(node: Node, inputs: (RtTensor | undefined)[]): number | undefined {
-  const ints = (t: RtTensor | undefined) => (t ? Array.from(t.data as ArrayLike<number | bigint>, Number) : undefined);
+function predictElements(node: Node, inputs: (RtTensor | undefined)[], opset: number): number | undefined {
+  const ints = (t: RtTensor | undefined) => (t && t.data.length ? Array.from(t.data as ArrayLike<number | bigint>, Number) : undefined);
+  const x = inputs[0]?.dims;
   switch (node.opType) {
     case 'ConstantOfShape': {
       const dims = ints(inputs[0]);
       return dims ? dims.reduce((p, d) => p * Math.max(d, 0), 1) : undefined;
     }
     case 'Expand': {
-      const x = inputs[0]?.dims;
       const shape = ints(inputs[1]);
       if (!x || !shape) return undefined;
       const rank = Math.max(x.length, shape.length);
@@ -296,10 +310,25 @@ function predictElements(node: Node, inputs: (RtTensor | undefined)[]): number |
       return n;
     }
     case 'Tile': {
-      const x = inputs[0]?.dims;
       const repeats = ints(inputs[1]);
       if (!x || !repeats) return undefined;
       return x.reduce((p, d, i) => p * d * Math.max(repeats[i] ?? 1, 0), 1);
+    }
+    case 'Pad': {
+      const pads = opset >= 11 ? ints(inputs[1]) : getAttribute(node, 'pads')?.ints;
+      if (!x || !pads) return undefined;
+      return x.reduce((p, d, i) => p * Math.max(d + (pads[i] ?? 0) + (pads[i + x.length] ?? 0), 0), 1);
+    }
+    case 'Resize':
+    case 'Upsample': {
+      if (!x) return undefined;
+      // Resize-11+: (X, roi, scales, sizes); Resize-10 and Upsample-9: (X, scales); Upsample-7: attribute.
+      const sizes = node.opType === 'Resize' && opset >= 11 ? ints(inputs[3]) : undefined;
+      if (sizes) return sizes.reduce((p, d) => p * Math.max(d, 0), 1);
+      const scaleInput = node.opType === 'Resize' && opset >= 11 ? inputs[2] : inputs[1];
+      const scales = scaleInput?.data.length ? Array.from(scaleInput.data as ArrayLike<number>, Number) : getAttribute(node, 'scales')?.floats;
+      if (!scales) return undefined;
+      return x.reduce((p, d, i) => p * Math.max(Math.floor(d * (scales[i] ?? 1)), 0), 1);
     }
     default:
       return undefined;

@@ -238,6 +238,41 @@ describe('fold-constants limits', () => {
     expect(r.skipped[0]!.reason).toMatch(/8 elements, more than the cap of 7/);
   });
 
+  it('predicts huge results before running them (ConstantOfShape, Expand, Tile, Pad, Resize)', () => {
+    // Each result has 10^10 or more elements: running the kernel would fail to allocate, with another reason.
+    const model = buildModel({
+      nodes: [
+        node('ConstantOfShape', ['big'], ['cos']),
+        node('Expand', ['a', 'big'], ['ex']),
+        node('Tile', ['a2', 'reps'], ['ti']),
+        node('Pad', ['a2', 'pads'], ['pd']),
+        node('Resize', ['a4', '', 'scales'], ['rs']),
+        node('Add', ['x', 'a'], ['y']),
+      ],
+      inputs: [floatInput('x', [1])],
+      outputs: ['y'],
+      initializers: [
+        i64('big', [100000, 100000]),
+        f32('a', [1], [1]),
+        f32('a2', [1, 1], [1]),
+        i64('reps', [100000, 100000]),
+        i64('pads', [0, 0, 100000, 100000]),
+        f32('a4', [1, 1, 1, 1], [1]),
+        f32('scales', [4], [1, 1, 1e5, 1e5]),
+      ],
+      opset: 13,
+    });
+    const r = runOn(model, ['fold-constants']).reports['fold-constants']!;
+    expect(r.changed).toBe(0);
+    expect(r.skipped.map((s) => s.reason)).toEqual([
+      'ConstantOfShape: the result would have 10,000,000,000 elements, more than the cap of 1,048,576 (--fold-max-elements)',
+      'Expand: the result would have 10,000,000,000 elements, more than the cap of 1,048,576 (--fold-max-elements)',
+      'Tile: the result would have 10,000,000,000 elements, more than the cap of 1,048,576 (--fold-max-elements)',
+      'Pad: the result would have 10,000,200,001 elements, more than the cap of 1,048,576 (--fold-max-elements)',
+      'Resize: the result would have 10,000,000,000 elements, more than the cap of 1,048,576 (--fold-max-elements)',
+    ]);
+  });
+
   it('leaves nodes without a kernel, nondeterministic ops, other domains and graph-output producers, with reasons', () => {
     // Det has no kernel in bnc's runtime (if one is added, pick another op without one here).
     expect(findKernel('Det')).toBeUndefined();
