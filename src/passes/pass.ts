@@ -22,6 +22,8 @@ export interface PassOptions {
   keepBn?: boolean;
   /** Counters of the analyses (tests check with them that every pass stays linear). */
   stats?: AnalysisStats;
+  /** fold-constants: largest tensor (in elements) a fold may produce; default DEFAULT_FOLD_MAX_ELEMENTS (1,048,576). */
+  foldMaxElements?: number;
 }
 
 /** A pass rewrites the model in place and reports what it changed. */

@@ -74,7 +74,7 @@ describe.skipIf(!HAVE_SHARED)(`bnc fold-bn / optimize on shared models ${HAVE_SH
     expect(countOps(parseOnnx(fs.readFileSync(out)), 'BatchNormalization')).toBe(0);
     const bad = bnc(['optimize', input, '-o', path.join(tmp, 'bad.onnx'), '--passes', 'fold-bn,fold-everything']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/unknown pass 'fold-everything'; available: bn-eval, merge-bn-scale, fold-bn, bn-to-affine, cleanup/);
+    expect(bad.stderr).toMatch(/unknown pass 'fold-everything'; available: bn-eval, fold-constants, merge-bn-scale, fold-bn, bn-to-affine, cleanup/);
   });
 });
 

@@ -3,7 +3,7 @@ import { openModelShowingProgress } from '../openModel.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
-import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
+import { DEFAULT_FOLD_MAX_ELEMENTS, FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
 import { VerifyReport } from '../../verify/report.js';
@@ -15,7 +15,10 @@ import { progressReporter } from '../progress.js';
 /**
  * The --json object of `bnc fold-bn` (one object on stdout):
  *   input, output            file names
+ *   nodes                    { before, after }: node counts of the graph
  *   batchNorm                { before, after }: BatchNormalization node counts
+ *   constantsFolded          { total, byOp: { Unsqueeze: n, ... }, skipped: [{ node, reason }] }: nodes
+ *                            fold-constants replaced by initializers, and constant nodes it left, with why
  *   switchedToEval           BNs bn-eval changed from batch to stored statistics
  *   mergedWithScale          BNs merge-bn-scale merged with a following Mul/Add
  *   folded                   { total, byProducer: { Conv: n, ... } }
@@ -29,7 +32,9 @@ import { progressReporter } from '../progress.js';
 export interface FoldBnResult {
   input: string;
   output: string;
+  nodes: { before: number; after: number };
   batchNorm: { before: number; after: number };
+  constantsFolded: { total: number; byOp: Record<string, number>; skipped: { node: string; reason: string }[] };
   switchedToEval: number;
   mergedWithScale: number;
   folded: { total: number; byProducer: Record<string, number> };
@@ -45,15 +50,21 @@ const countBatchNorms = (m: Model) => m.graph.nodes.filter(isBatchNorm).length;
 const parameterBytes = (m: Model) => m.graph.initializers.reduce((s, t) => s + tensorByteSize(t), 0);
 
 /** Run the fold-bn pipeline on a model in memory and summarise it (no I/O). */
-export function foldBatchNorms(model: Model, options: { allowWeightCopy?: boolean; keepBn?: boolean }): Omit<FoldBnResult, 'input' | 'output' | 'verify' | 'written'> {
-  const before = { bn: countBatchNorms(model), bytes: parameterBytes(model) };
+export function foldBatchNorms(
+  model: Model,
+  options: { allowWeightCopy?: boolean; keepBn?: boolean; foldMaxElements?: number },
+): Omit<FoldBnResult, 'input' | 'output' | 'verify' | 'written'> {
+  const before = { nodes: model.graph.nodes.length, bn: countBatchNorms(model), bytes: parameterBytes(model) };
   const reports = runPasses(model, FOLD_BN_PIPELINE, options);
   validateGraph(model.graph);
   const byName = Object.fromEntries(reports.map((r) => [r.pass, r])) as Record<string, PassReport>;
   const affine = byName['bn-to-affine']!;
   const converted = new Set(affine.changes.map((c) => c.replace(/ → Mul \+ Add$/, '')));
+  const constants = byName['fold-constants']!;
   return {
+    nodes: { before: before.nodes, after: model.graph.nodes.length },
     batchNorm: { before: before.bn, after: countBatchNorms(model) },
+    constantsFolded: { total: constants.changed, byOp: constants.counts ?? {}, skipped: constants.skipped },
     switchedToEval: byName['bn-eval']!.changed,
     mergedWithScale: byName['merge-bn-scale']!.changed,
     folded: { total: byName['fold-bn']!.changed, byProducer: byName['fold-bn']!.counts ?? {} },
@@ -68,6 +79,7 @@ interface FoldBnOptions {
   output: string;
   allowWeightCopy?: boolean;
   keepBn?: boolean;
+  foldMaxElements?: string;
   weights?: string;
   verify?: boolean;
   seed: string;
@@ -76,7 +88,7 @@ interface FoldBnOptions {
   json?: boolean;
 }
 
-function wholeNumber(text: string, option: string, min: number): number {
+export function wholeNumber(text: string, option: string, min: number): number {
   const n = Number(text);
   if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
     throw new BncError(`${option} ${JSON.stringify(text)}: expected a whole number${min > 0 ? ` >= ${min}` : ''}`, { code: 'USAGE' });
@@ -87,11 +99,12 @@ function wholeNumber(text: string, option: string, min: number): number {
 export function registerFoldBn(program: Command): void {
   program
     .command('fold-bn')
-    .description('fold BatchNormalization into the preceding Conv/ConvTranspose/Gemm/MatMul (bn-eval, merge-bn-scale, fold-bn, bn-to-affine, cleanup) and write ONNX')
+    .description('fold BatchNormalization into the preceding Conv/ConvTranspose/Gemm/MatMul (bn-eval, fold-constants, merge-bn-scale, fold-bn, bn-to-affine, cleanup) and write ONNX')
     .argument('<model>', 'input model (.onnx, or Caffe .prototxt with its .caffemodel)')
     .requiredOption('-o, --output <file>', 'output .onnx file')
     .option('--allow-weight-copy', 'give a node that shares its weight with another node a private copy, so its BN can fold')
     .option('--keep-bn', 'leave BatchNorms that cannot fold as BatchNormalization (default: rewrite them as Mul + Add)')
+    .option('--fold-max-elements <n>', 'fold-constants: largest tensor (elements) a constant fold may produce', String(DEFAULT_FOLD_MAX_ELEMENTS))
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
@@ -104,9 +117,10 @@ export function registerFoldBn(program: Command): void {
       checkOutputPath(opts.output, io);
       const seed = wholeNumber(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
       const samples = wholeNumber(opts.samples, '--samples', 1);
+      const foldMaxElements = wholeNumber(opts.foldMaxElements ?? String(DEFAULT_FOLD_MAX_ELEMENTS), '--fold-max-elements', 0);
       const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
       const model = cloneModel(original);
-      const folded = foldBatchNorms(model, opts);
+      const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements });
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
       // piece (tensor data straight from the model), never whole in memory.
       const bytes = opts.verify ? serializeOnnx(model) : undefined;
@@ -141,6 +155,9 @@ export function registerFoldBn(program: Command): void {
       }
       const c = out.color;
       const byProducer = Object.entries(result.folded.byProducer).map(([op, n]) => `${op} ${n}`).join(', ');
+      const byOp = Object.entries(result.constantsFolded.byOp).map(([op, n]) => `${op} ${n}`).join(', ');
+      if (result.constantsFolded.total) out.line(`${c.bold('Constants folded')}: ${result.constantsFolded.total} node(s) (${byOp})`);
+      for (const s of result.constantsFolded.skipped) out.line(`  ${c.yellow('constant not folded')} ${s.node}: ${s.reason}`);
       out.line(`${c.bold('BatchNormalization')}: ${result.batchNorm.before} → ${result.batchNorm.after}`);
       if (result.switchedToEval) out.line(`  switched to stored statistics (bn-eval): ${result.switchedToEval}`);
       if (result.mergedWithScale) out.line(`  merged with their Scale (Mul/Add): ${result.mergedWithScale}`);
@@ -149,6 +166,7 @@ export function registerFoldBn(program: Command): void {
         out.line(`  ${c.yellow('not folded')} ${s.node}: ${s.reason} ${c.dim(s.result === 'Mul+Add' ? '→ Mul + Add' : '→ kept as BatchNormalization')}`);
       }
       for (const w of result.warnings) out.warn(w);
+      out.line(`${c.bold('Nodes')}: ${result.nodes.before} → ${result.nodes.after}`);
       out.line(`${c.bold('Parameters')}: ${formatBytes(result.parameterBytes.before)} → ${formatBytes(result.parameterBytes.after)}`);
       if (verify) {
         out.line();

@@ -3,7 +3,8 @@ import { openModelShowingProgress } from '../openModel.js';
 import { serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
-import { parsePassList, runPasses } from '../../passes/index.js';
+import { DEFAULT_FOLD_MAX_ELEMENTS, PASSES, parsePassList, runPasses } from '../../passes/index.js';
+import { wholeNumber } from './foldBn.js';
 import { Output } from '../output.js';
 
 export function registerOptimize(program: Command): void {
@@ -12,9 +13,10 @@ export function registerOptimize(program: Command): void {
     .description('run a list of graph passes and write the result as ONNX')
     .argument('<model>', 'input model (.onnx, or Caffe .prototxt)')
     .requiredOption('-o, --output <file>', 'output .onnx file')
-    .option('--passes <list>', `comma-separated passes to run in order, or 'none' for a plain round trip`, 'none')
+    .option('--passes <list>', `comma-separated passes to run in order (${Object.keys(PASSES).join(', ')}), or 'none' for a plain round trip`, 'none')
     .option('--allow-weight-copy', 'fold-bn: copy a shared weight for the node whose BN folds')
     .option('--keep-bn', 'bn-to-affine: leave unfoldable BatchNormalization nodes as they are')
+    .option('--fold-max-elements <n>', 'fold-constants: largest tensor (elements) a constant fold may produce', String(DEFAULT_FOLD_MAX_ELEMENTS))
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object')
@@ -22,9 +24,10 @@ export function registerOptimize(program: Command): void {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const output = opts.output as string;
       const passes = parsePassList(String(opts.passes));
+      const foldMaxElements = wholeNumber(String(opts.foldMaxElements), '--fold-max-elements', 0);
       checkOutputPath(output, { force: !!opts.force, inputs: [file] });
       const model = openModelShowingProgress(out, file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
-      const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn });
+      const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn, foldMaxElements });
       validateGraph(model.graph);
       writeFileAtomic(output, () => serializeOnnxChunks(model), { force: !!opts.force, inputs: [file] });
       if (out.json) {
