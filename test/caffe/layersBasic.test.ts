@@ -26,14 +26,14 @@ type LayerWeights = { name: string; blobs: { dims: number[]; data: number[] }[] 
 let count = 0;
 
 /** Write the prototxt (an Input layer `data` of shape `dims` + `body`) and its weights; convert. */
-function convert(dims: number[], body: string, weights: LayerWeights[] = []): CaffeConversion {
+function convert(dims: number[], body: string, weights: LayerWeights[] = [], opset?: number): CaffeConversion {
   const name = `net${count++}`;
   const prototxt = path.join(tmp, `${name}.prototxt`);
   fs.writeFileSync(prototxt, `name: "${name}"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { ${dims.map((d) => `dim: ${d}`).join(' ')} } } }\n${body}`);
   const caffemodel = path.join(tmp, `${name}.caffemodel`);
   const net = { name, layer: weights.map((l) => ({ name: l.name, blobs: l.blobs.map((b) => ({ shape: { dim: b.dims }, data: b.data })) })) };
   fs.writeFileSync(caffemodel, NetParameter.encode(NetParameter.fromObject(net)).finish());
-  return readCaffeFiles(prototxt, caffemodel);
+  return readCaffeFiles(prototxt, caffemodel, { opset });
 }
 
 /** Run the conversion in onnxruntime and bnc's runtime; every expected net output must match in both. */
@@ -129,6 +129,13 @@ describe('later-BVLC and fork Caffe layers: edge parameters', () => {
     );
     // row [1, 3]: mean 2, std 1, (x − 2)/(1 + 0.5) = ∓2/3; row [0, 0]: 0/(0 + 0.5) = 0.
     await expectOutputs(conv, [1, 3, 0, 0], { own: { dims: [2, 2], data: [0, 0, 0, 0] }, rows: { dims: [2, 2], data: [-2 / 3, 2 / 3, 0, 0] } });
+  });
+
+  it('MVN at opset 18 (ReduceMean takes its axes as an input there)', async () => {
+    const conv = convert([1, 1, 1, 2], 'layer { name: "m" type: "MVN" bottom: "data" top: "m" mvn_param { eps: 1 } }', [], 18);
+    // mean 2, std 1: (x − 2)/(1 + 1).
+    await expectOutputs(conv, [1, 3], { m: { dims: [1, 1, 1, 2], data: [-0.5, 0.5] } });
+    expect(conv.model.opsetImports[0]!.version).toBe(18);
   });
 
   it('ArgMax ranks equal values by the HIGHER index first, as partial_sort with std::greater on pairs does (BVLC argmax_layer.cpp)', async () => {
