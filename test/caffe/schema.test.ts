@@ -174,6 +174,18 @@ describe("caffe.proto knows BVLC Caffe's fields", () => {
     expect(def('DataParameter', 'prefetch')).toBe(4);
   });
 
+  it("parses NVIDIA Caffe's net-level types and its BatchNorm/Convolution/data extras without a warning", () => {
+    const text = `default_forward_type: FLOAT16 default_backward_type: FLOAT default_forward_math: FLOAT global_grad_scale: 8
+      global_grad_scale_adaptive: true reduce_buckets: 6 eltwise_mem_sharing: false
+      layer { name: "bn" type: "BatchNorm" batch_norm_param { scale_bias: true scale_filler { value: 1 } bias_filler { value: 0 } engine: CUDNN }
+        convolution_param { cudnn_convolution_algo_seeker: GET conv_algos_override: "1,-1,-1" }
+        data_param { threads: 4 parser_threads: 2 cache: true shuffle: true precache: false }
+        image_data_param { short_side: 256 threads: 4 dataset_share_per_node: 1 } loss_param { label_smoothing: 0.1 } }`;
+    expect(parseWarnings(text)).toEqual([]);
+    expect(caffeType('NetParameter').fields.default_forward_type!.id).toBe(11);
+    expect(caffeType('BatchNormParameter').fields.scale_bias!.id).toBe(7);
+  });
+
   it('still warns for a truly unknown block or field, naming it', () => {
     const warnings = parseWarnings('layer { name: "l" type: "T" my_fork_param { a: 1 } crop_param { axis: 1 bogus: 2 } }');
     expect(warnings).toEqual([
