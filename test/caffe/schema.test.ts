@@ -38,7 +38,7 @@ const BVLC_V1_FIELDS: Record<string, number> = {
 const FORK_LAYER_FIELDS: Record<string, number> = {
   relu6_param: 211, reorg_param: 149, upsample_param: 150, region_loss_param: 600, yolo_detection_output_param: 601,
   yolov3_detection_output_param: 602, yolov3_param: 603, yolo_seg_param: 604, segmentation_evaluate_param: 605,
-  shuffle_channel_param: 164, video_data_param: 207, detectnet_groundtruth_param: 6801, detectnet_augmentation_param: 6802,
+  shuffle_channel_param: 164, detectnet_groundtruth_param: 6801, detectnet_augmentation_param: 6802,
 };
 
 // One block per BVLC parameter message, with fields (not only defaults) as BVLC's caffe.proto names them.
@@ -110,7 +110,6 @@ const FORK_BLOCKS = `
   yolo_seg_param { num_class: 1 object_scale: 5 use_hardsigmoid: true }
   segmentation_evaluate_param { num_classes: 2 threshold: 0.5 }
   shuffle_channel_param { group: 3 }
-  video_data_param { video_type: VIDEO device_id: 0 video_file: "v.mp4" skip_frames: 1 }
   detectnet_groundtruth_param { stride: 16 scale_cvg: 0.4 gridbox_type: GRIDBOX_MIN object_class { src: 1 dst: 0 } }
   detectnet_augmentation_param { crop_prob: 1 shift_x: 32 flip_prob: 0.5 desaturation_max: 0.5 }
 `;
