@@ -324,16 +324,16 @@ describe('bad input', () => {
     const files = writeNet(
       'unsupported',
       `input: "data" input_shape { dim: 1 dim: 2 dim: 3 dim: 4 }
-layer { name: "up" type: "Interp" bottom: "data" top: "up" interp_param { height: 8 } }
-layer { name: "r" type: "ReLU" bottom: "up" top: "r" }
-layer { name: "am" type: "Proposal" bottom: "r" top: "am" }`,
+layer { name: "ps" type: "PSROIPooling" bottom: "data" top: "ps" psroi_pooling_param { output_dim: 8 } }
+layer { name: "r" type: "ReLU" bottom: "ps" top: "r" }
+layer { name: "mine" type: "MyLayer" bottom: "r" top: "mine" }`,
       [],
     );
     const warnings: string[] = [];
     const e = bncErrorOf(() => convert(files, warnings));
-    expect(e.message).toMatch(/2 unsupported layers in the TEST net: 'up' \(Interp\), 'am' \(Proposal\)/);
+    expect(e.message).toMatch(/2 unsupported layers in the TEST net: 'ps' \(PSROIPooling\), 'mine' \(MyLayer\)/);
     expect(e.code).toBe('UNSUPPORTED_LAYER');
-    expect(warnings[0]).toMatch(/unknown field 'interp_param'/);
+    expect(warnings[0]).toMatch(/unknown field 'psroi_pooling_param'/);
   });
 
   it('a blob shape that contradicts the prototxt', () => {
