@@ -1,4 +1,4 @@
-import { DataType, intAttr } from '../../../ir/index.js';
+import { DataType, intAttr, intsAttr } from '../../../ir/index.js';
 import { LayerMapping, MapContext, canonicalAxis, layerError, param, sizeOf } from './mapping.js';
 
 // Layers that reduce over axes: Reduction, MVN, ArgMax (BVLC/caffe master src/caffe/layers/*_layer.cpp).
@@ -13,7 +13,7 @@ function reduceSum(c: MapContext, input: string, output: string, name: string, a
 /** ReduceMean over `axes`: an attribute before opset 18, an input from 18 on. */
 function reduceMean(c: MapContext, input: string, output: string, name: string, axes: number[]): void {
   if (c.opset >= 18) c.b.node('ReduceMean', name, [input, c.b.int64s(`${name}.axes`, axes)], [output], [intAttr('keepdims', 1)]);
-  else c.b.node('ReduceMean', name, [input], [output], [{ name: 'axes', type: 7, ints: axes }, intAttr('keepdims', 1)]);
+  else c.b.node('ReduceMean', name, [input], [output], [intsAttr('axes', axes), intAttr('keepdims', 1)]);
 }
 
 const scalar = (c: MapContext, suffix: string, value: number) => c.b.constant(`${c.layer.name}.${suffix}`, [], Float32Array.of(value));
