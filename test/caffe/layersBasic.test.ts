@@ -26,14 +26,14 @@ type LayerWeights = { name: string; blobs: { dims: number[]; data: number[] }[] 
 let count = 0;
 
 /** Write the prototxt (an Input layer `data` of shape `dims` + `body`) and its weights; convert. */
-function convert(dims: number[], body: string, weights: LayerWeights[] = []): CaffeConversion {
+function convert(dims: number[], body: string, weights: LayerWeights[] = [], opset?: number): CaffeConversion {
   const name = `net${count++}`;
   const prototxt = path.join(tmp, `${name}.prototxt`);
   fs.writeFileSync(prototxt, `name: "${name}"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { ${dims.map((d) => `dim: ${d}`).join(' ')} } } }\n${body}`);
   const caffemodel = path.join(tmp, `${name}.caffemodel`);
   const net = { name, layer: weights.map((l) => ({ name: l.name, blobs: l.blobs.map((b) => ({ shape: { dim: b.dims }, data: b.data })) })) };
   fs.writeFileSync(caffemodel, NetParameter.encode(NetParameter.fromObject(net)).finish());
-  return readCaffeFiles(prototxt, caffemodel);
+  return readCaffeFiles(prototxt, caffemodel, { opset });
 }
 
 /** Run the conversion in onnxruntime and bnc's runtime; every expected net output must match in both. */
@@ -121,14 +121,22 @@ describe('later-BVLC and fork Caffe layers: edge parameters', () => {
     await expectOutputs(conv, [1, -2, 4, 0.5, 0.5, -3], { m: { dims: [2], data: [3, -2] }, a: { dims: [], data: [11] } });
   });
 
-  it('MVN on a 2-D blob: each value is its own mean, so the output is 0; across_channels normalizes rows (BVLC mvn_layer.cpp)', async () => {
+  it('MVN on a 2-D blob: each value is its own mean, so the output is 0; across_channels normalizes rows; the top is 4-D (BVLC mvn_layer.cpp)', async () => {
     const conv = convert(
       [2, 2],
       `layer { name: "own" type: "MVN" bottom: "data" top: "own" }
        layer { name: "rows" type: "MVN" bottom: "data" top: "rows" mvn_param { across_channels: true eps: 0.5 } }`,
     );
     // row [1, 3]: mean 2, std 1, (x − 2)/(1 + 0.5) = ∓2/3; row [0, 0]: 0/(0 + 0.5) = 0.
-    await expectOutputs(conv, [1, 3, 0, 0], { own: { dims: [2, 2], data: [0, 0, 0, 0] }, rows: { dims: [2, 2], data: [-2 / 3, 2 / 3, 0, 0] } });
+    // Caffe reshapes the top to (num, channels, height, width): [2, 2, 1, 1].
+    await expectOutputs(conv, [1, 3, 0, 0], { own: { dims: [2, 2, 1, 1], data: [0, 0, 0, 0] }, rows: { dims: [2, 2, 1, 1], data: [-2 / 3, 2 / 3, 0, 0] } });
+  });
+
+  it('MVN at opset 18 (ReduceMean takes its axes as an input there)', async () => {
+    const conv = convert([1, 1, 1, 2], 'layer { name: "m" type: "MVN" bottom: "data" top: "m" mvn_param { eps: 1 } }', [], 18);
+    // mean 2, std 1: (x − 2)/(1 + 1).
+    await expectOutputs(conv, [1, 3], { m: { dims: [1, 1, 1, 2], data: [-0.5, 0.5] } });
+    expect(conv.model.opsetImports[0]!.version).toBe(18);
   });
 
   it('ArgMax ranks equal values by the HIGHER index first, as partial_sort with std::greater on pairs does (BVLC argmax_layer.cpp)', async () => {
@@ -173,6 +181,11 @@ describe('later-BVLC and fork Caffe layers: edge parameters', () => {
   it('ShuffleChannel group 3 on 6 channels: out[j·3 + i] = in[i·2 + j] (farmingyard/ShuffleNet shuffle_channel_layer.cpp)', async () => {
     const conv = convert([1, 6, 1, 1], 'layer { name: "s" type: "ShuffleChannel" bottom: "data" top: "s" shuffle_channel_param { group: 3 } }');
     await expectOutputs(conv, [0, 1, 2, 3, 4, 5], { s: { dims: [1, 6, 1, 1], data: [0, 2, 4, 1, 3, 5] } });
+  });
+
+  it('ShuffleChannel on a 2-D blob gives a 4-D top, as Caffe reshapes it to (num, channels, height, width)', async () => {
+    const conv = convert([1, 4], 'layer { name: "s" type: "ShuffleChannel" bottom: "data" top: "s" shuffle_channel_param { group: 2 } }');
+    await expectOutputs(conv, [0, 1, 2, 3], { s: { dims: [1, 4, 1, 1], data: [0, 2, 1, 3] } });
   });
 
   it('ShuffleChannel whose group does not divide the channels is refused', () => {

@@ -38,7 +38,7 @@ const BVLC_V1_FIELDS: Record<string, number> = {
 const FORK_LAYER_FIELDS: Record<string, number> = {
   relu6_param: 211, reorg_param: 149, upsample_param: 150, region_loss_param: 600, yolo_detection_output_param: 601,
   yolov3_detection_output_param: 602, yolov3_param: 603, yolo_seg_param: 604, segmentation_evaluate_param: 605,
-  shuffle_channel_param: 164, video_data_param: 207, detectnet_groundtruth_param: 6801, detectnet_augmentation_param: 6802,
+  shuffle_channel_param: 164, detectnet_groundtruth_param: 6801, detectnet_augmentation_param: 6802,
 };
 
 // One block per BVLC parameter message, with fields (not only defaults) as BVLC's caffe.proto names them.
@@ -110,7 +110,6 @@ const FORK_BLOCKS = `
   yolo_seg_param { num_class: 1 object_scale: 5 use_hardsigmoid: true }
   segmentation_evaluate_param { num_classes: 2 threshold: 0.5 }
   shuffle_channel_param { group: 3 }
-  video_data_param { video_type: VIDEO device_id: 0 video_file: "v.mp4" skip_frames: 1 }
   detectnet_groundtruth_param { stride: 16 scale_cvg: 0.4 gridbox_type: GRIDBOX_MIN object_class { src: 1 dst: 0 } }
   detectnet_augmentation_param { crop_prob: 1 shift_x: 32 flip_prob: 0.5 desaturation_max: 0.5 }
 `;
@@ -172,6 +171,18 @@ describe("caffe.proto knows BVLC Caffe's fields", () => {
     expect(def('UpsampleParameter', 'scale')).toBe(1);
     expect(def('ShuffleChannelParameter', 'group')).toBe(1);
     expect(def('DataParameter', 'prefetch')).toBe(4);
+  });
+
+  it("parses NVIDIA Caffe's net-level types and its BatchNorm/Convolution/data extras without a warning", () => {
+    const text = `default_forward_type: FLOAT16 default_backward_type: FLOAT default_forward_math: FLOAT global_grad_scale: 8
+      global_grad_scale_adaptive: true reduce_buckets: 6 eltwise_mem_sharing: false
+      layer { name: "bn" type: "BatchNorm" batch_norm_param { scale_bias: true scale_filler { value: 1 } bias_filler { value: 0 } engine: CUDNN }
+        convolution_param { cudnn_convolution_algo_seeker: GET conv_algos_override: "1,-1,-1" }
+        data_param { threads: 4 parser_threads: 2 cache: true shuffle: true precache: false }
+        image_data_param { short_side: 256 threads: 4 dataset_share_per_node: 1 } loss_param { label_smoothing: 0.1 } }`;
+    expect(parseWarnings(text)).toEqual([]);
+    expect(caffeType('NetParameter').fields.default_forward_type!.id).toBe(11);
+    expect(caffeType('BatchNormParameter').fields.scale_bias!.id).toBe(7);
   });
 
   it('still warns for a truly unknown block or field, naming it', () => {

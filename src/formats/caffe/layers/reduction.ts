@@ -1,4 +1,4 @@
-import { DataType, intAttr } from '../../../ir/index.js';
+import { DataType, intAttr, intsAttr } from '../../../ir/index.js';
 import { LayerMapping, MapContext, canonicalAxis, layerError, param, sizeOf } from './mapping.js';
 
 // Layers that reduce over axes: Reduction, MVN, ArgMax (BVLC/caffe master src/caffe/layers/*_layer.cpp).
@@ -13,7 +13,7 @@ function reduceSum(c: MapContext, input: string, output: string, name: string, a
 /** ReduceMean over `axes`: an attribute before opset 18, an input from 18 on. */
 function reduceMean(c: MapContext, input: string, output: string, name: string, axes: number[]): void {
   if (c.opset >= 18) c.b.node('ReduceMean', name, [input, c.b.int64s(`${name}.axes`, axes)], [output], [intAttr('keepdims', 1)]);
-  else c.b.node('ReduceMean', name, [input], [output], [{ name: 'axes', type: 7, ints: axes }, intAttr('keepdims', 1)]);
+  else c.b.node('ReduceMean', name, [input], [output], [intsAttr('axes', axes), intAttr('keepdims', 1)]);
 }
 
 const scalar = (c: MapContext, suffix: string, value: number) => c.b.constant(`${c.layer.name}.${suffix}`, [], Float32Array.of(value));
@@ -46,16 +46,23 @@ const reduction: LayerMapping = {
 
 // MVN (BVLC mvn_layer.cpp): per image and channel (or per image with across_channels), y = x − mean, and
 // with normalize_variance y / (sqrt(mean((x − mean)²)) + eps): eps is added to the standard deviation.
+// Caffe shapes the top with the legacy num/channels/height/width, so a 2-D or 3-D bottom gives a 4-D top
+// (missing axes 1).
 const mvn: LayerMapping = {
   map(c) {
     const p = param(c, 'mvn_param');
     const x = c.shapes[0]!;
     const name = c.layer.name;
     if (x.length < 2 || x.length > 4) throw layerError(c.layer, `Caffe's MVN takes a 2-D to 4-D input, got shape [${x}]`);
+    const top = [...x, 1, 1].slice(0, 4);
     const axes = range(p.bool('across_channels') ? 1 : 2, x.length);
     const normalize = p.bool('normalize_variance');
-    const centeredName = normalize ? `${name}/center` : name;
-    const centered = normalize ? c.b.unique(centeredName) : c.outputs[0]!;
+    const reshape = x.length < 4;
+    // The value each step writes: the last step writes the top unless a Reshape to 4-D follows.
+    const last = (step: string) => (reshape ? c.b.unique(`${name}/${step}`) : c.outputs[0]!);
+    const lastName = (step: string) => (reshape ? `${name}/${step}` : name);
+    const centeredName = normalize ? `${name}/center` : lastName('center');
+    const centered = normalize ? c.b.unique(`${name}/center`) : last('center');
     if (axes.length === 0) {
       // One value per (image, channel): it is its own mean.
       c.b.node('Sub', centeredName, [c.inputs[0]!, c.inputs[0]!], [centered]);
@@ -64,20 +71,24 @@ const mvn: LayerMapping = {
       reduceMean(c, c.inputs[0]!, mean, `${name}/mean`, axes);
       c.b.node('Sub', centeredName, [c.inputs[0]!, mean], [centered]);
     }
-    if (!normalize) return [x];
-    const square = c.b.unique(`${name}/square`);
-    c.b.node('Mul', `${name}/square`, [centered, centered], [square]);
-    let variance = square;
-    if (axes.length) {
-      variance = c.b.unique(`${name}/variance`);
-      reduceMean(c, square, variance, `${name}/variance`, axes);
+    let result = centered;
+    if (normalize) {
+      const square = c.b.unique(`${name}/square`);
+      c.b.node('Mul', `${name}/square`, [centered, centered], [square]);
+      let variance = square;
+      if (axes.length) {
+        variance = c.b.unique(`${name}/variance`);
+        reduceMean(c, square, variance, `${name}/variance`, axes);
+      }
+      const std = c.b.unique(`${name}/std`);
+      c.b.node('Sqrt', `${name}/std`, [variance], [std]);
+      const denominator = c.b.unique(`${name}/std_eps`);
+      c.b.node('Add', `${name}/std_eps`, [std, scalar(c, 'eps', p.num('eps'))], [denominator]);
+      result = last('normalize');
+      c.b.node('Div', lastName('normalize'), [centered, denominator], [result]);
     }
-    const std = c.b.unique(`${name}/std`);
-    c.b.node('Sqrt', `${name}/std`, [variance], [std]);
-    const denominator = c.b.unique(`${name}/std_eps`);
-    c.b.node('Add', `${name}/std_eps`, [std, scalar(c, 'eps', p.num('eps'))], [denominator]);
-    c.b.node('Div', name, [centered, denominator], [c.outputs[0]!]);
-    return [x];
+    if (reshape) c.b.node('Reshape', name, [result, c.b.int64s(`${name}.shape`, [0, 0, ...top.slice(2)])], [c.outputs[0]!]);
+    return [top];
   },
 };
 

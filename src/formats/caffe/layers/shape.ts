@@ -213,12 +213,13 @@ const tile: LayerMapping = {
 
 // ShuffleChannel (farmingyard/ShuffleNet shuffle_channel_layer.cpp, shuffle_channel_param = 164): input
 // channel i·(C/g) + j goes to output channel j·g + i, i.e. the channels seen as a [g, C/g] matrix are
-// transposed. Reshape to [N, g, C/g, rest], swap axes 1 and 2, reshape back.
+// transposed. Reshape to [N, g, C/g, rest], swap axes 1 and 2, reshape to the top's shape, which Caffe
+// takes from the legacy num/channels/height/width (a 2-D or 3-D bottom gives a 4-D top, missing axes 1).
 const shuffleChannel: LayerMapping = {
   map(c) {
     const x = c.shapes[0]!;
     const group = param(c, 'shuffle_channel_param').num('group');
-    if (x.length < 2) throw layerError(c.layer, `needs an input with a channel axis, got shape [${x}]`);
+    if (x.length < 2 || x.length > 4) throw layerError(c.layer, `takes a 2-D to 4-D input (Caffe's legacy blob axes), got shape [${x}]`);
     const ch = x[1]!;
     if (!(group > 0) || ch % group !== 0) throw layerError(c.layer, `group ${group} must be positive and divide the ${ch} channels`);
     const name = c.layer.name;
@@ -226,8 +227,9 @@ const shuffleChannel: LayerMapping = {
     c.b.node('Reshape', `${name}/split_groups`, [c.inputs[0]!, c.b.int64s(`${name}.grouped_shape`, [0, group, ch / group, -1])], [grouped]);
     const swapped = c.b.unique(`${name}/transpose`);
     c.b.node('Transpose', `${name}/transpose`, [grouped], [swapped], [intsAttr('perm', [0, 2, 1, 3])]);
-    c.b.node('Reshape', name, [swapped, c.b.int64s(`${name}.shape`, [0, ...x.slice(1)])], [c.outputs[0]!]);
-    return [x];
+    const top = [...x, 1, 1].slice(0, 4);
+    c.b.node('Reshape', name, [swapped, c.b.int64s(`${name}.shape`, [0, ...top.slice(1)])], [c.outputs[0]!]);
+    return [top];
   },
 };
 
