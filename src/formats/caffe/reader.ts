@@ -218,6 +218,7 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
       b,
       opset,
       warn,
+      dynamicBatch: options.batch === 'dynamic',
       needsTrainingMode: () => {
         trainingMode = true;
       },
