@@ -93,6 +93,11 @@ describe('a refused Python layer', () => {
     );
   });
 
+  it('a chain of Python layers: the suggested blobs are the ones bnc can build', () => {
+    const file = write('py_chain', FASTER.replace('type: "MyHead"', 'type: "Python" python_param { module: "post" layer: "Post" }'));
+    expect(bncErrorOf(() => read(file)).message).toMatch(/'head' \(Python: module post, layer Post\); .* --outputs conv2;/);
+  });
+
   it('a Python layer without bottoms (a data layer) is told to become a net input', () => {
     const file = write('py_data', `layer { name: "input-data" type: "Python" top: "data" top: "im_info" python_param { module: "roi_data_layer.layer" layer: "RoIDataLayer" } }
 ${conv('conv1', 'data')}`);
