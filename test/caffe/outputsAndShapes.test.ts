@@ -115,6 +115,8 @@ ${conv('conv1', 'image')}layer { name: "pool" type: "Pooling" bottom: "conv1" to
     expect(outputsOf(c)).toEqual([['pool', [1, 4, 184, 184]]]);
     const header = read(write('faster_shape', FASTER), { inputShapes: { data: [2, 3, 20, 12] }, outputs: ['conv2'] });
     expect(outputsOf(header)).toEqual([['conv2', [2, 4, 20, 12]]]);
+    // An input the cut leaves unused may still be named.
+    expect(read(write('faster_unused', FASTER), { inputShapes: { im_info: [1, 4] }, outputs: ['conv2'] }).model.graph.inputs.map((i) => i.name)).toEqual(['data']);
   });
 
   it('refuses a name that is not a net input and a different rank', () => {

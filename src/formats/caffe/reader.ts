@@ -99,7 +99,8 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
   const unsupported = layers.filter((l) => l.type !== 'Input' && !(l.type in LAYER_MAPPINGS));
   if (unsupported.length) throw unsupportedError(unsupported, headerInputs, layers, prototxt);
 
-  checkInputShapes(options.inputShapes, headerInputs, layers);
+  // Against the whole TEST net: an input that --outputs leaves unused is still a valid name.
+  checkInputShapes(options.inputShapes, net.headerInputs, net.layers);
 
   // Blob writes per blob, to know which write is the last (that one takes the blob's name).
   const writesLeft = new Map<string, number>();
