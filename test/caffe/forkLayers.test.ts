@@ -136,6 +136,15 @@ describe('Interp (hszhao/PSPNet interp_layer.cpp, util/interp.cpp)', () => {
     });
   }
 
+  it('with --batch dynamic, sizes follow the data batch', async () => {
+    const files = writeNet('interp_dynamic', `${header([1, 1, 2, 3])}layer { name: "up" type: "Interp" bottom: "data" top: "up" interp_param { height: 3 width: 5 } }`);
+    const conv = readCaffeFiles(files.prototxt, undefined, { randomWeights: true, batch: 'dynamic' });
+    const x = Float32Array.from([...seq(6), ...seq(6)]);
+    const { ort, bnc } = await runBoth(conv, { data: { data: x, dims: [2, 1, 2, 3] } });
+    expectClose(ort, [2, 1, 3, 5], [...up3x5, ...up3x5], 1e-5);
+    expectClose(bnc, [2, 1, 3, 5], [...up3x5, ...up3x5], 1e-5);
+  });
+
   it('refuses positive padding and a missing output size, naming the layer', () => {
     const pad = writeNet('interp_pad', `${header([1, 1, 3, 3])}layer { name: "up" type: "Interp" bottom: "data" top: "up" interp_param { pad_beg: 1 zoom_factor: 2 } }`);
     expect(bncErrorOf(() => readCaffeFiles(pad.prototxt, undefined, { randomWeights: true })).message).toMatch(/layer 'up' \(Interp\): pad_beg 1.*only crops/);

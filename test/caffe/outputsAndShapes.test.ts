@@ -93,6 +93,11 @@ describe('a refused Python layer', () => {
     );
   });
 
+  it('a chain of Python layers: the suggested blobs are the ones bnc can build', () => {
+    const file = write('py_chain', FASTER.replace('type: "MyHead"', 'type: "Python" python_param { module: "post" layer: "Post" }'));
+    expect(bncErrorOf(() => read(file)).message).toMatch(/'head' \(Python: module post, layer Post\); .* --outputs conv2;/);
+  });
+
   it('a Python layer without bottoms (a data layer) is told to become a net input', () => {
     const file = write('py_data', `layer { name: "input-data" type: "Python" top: "data" top: "im_info" python_param { module: "roi_data_layer.layer" layer: "RoIDataLayer" } }
 ${conv('conv1', 'data')}`);
@@ -110,6 +115,8 @@ ${conv('conv1', 'image')}layer { name: "pool" type: "Pooling" bottom: "conv1" to
     expect(outputsOf(c)).toEqual([['pool', [1, 4, 184, 184]]]);
     const header = read(write('faster_shape', FASTER), { inputShapes: { data: [2, 3, 20, 12] }, outputs: ['conv2'] });
     expect(outputsOf(header)).toEqual([['conv2', [2, 4, 20, 12]]]);
+    // An input the cut leaves unused may still be named.
+    expect(read(write('faster_unused', FASTER), { inputShapes: { im_info: [1, 4] }, outputs: ['conv2'] }).model.graph.inputs.map((i) => i.name)).toEqual(['data']);
   });
 
   it('refuses a name that is not a net input and a different rank', () => {

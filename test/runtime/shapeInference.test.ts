@@ -26,11 +26,12 @@ describe.skipIf(!HAVE_SHARED)(`inferred shapes agree with the computed ones ${HA
   it.each(sharedModels().map((f) => [path.relative(path.dirname(path.dirname(path.dirname(f))), f), f]))('%s', (_label, file) => {
     const model = openModel(file);
     const inputs = generateInputs(modelInputs(model), 1);
-    // Inputs whose values must make sense (Fast R-CNN's rois index the batch) come from the case's own files.
-    const listed = (readCaseJson(file).inputs ?? []) as { blob: string; file: string }[];
-    for (const x of listed) {
-      const npy = readNpy(path.join(path.dirname(file), x.file));
-      inputs.set(x.blob, { dtype: DataType.FLOAT, dims: npy.shape, data: npy.data as Float32Array });
+    // Inputs whose values have meaning (Fast R-CNN's rois: batch index, box) come from the case's own files.
+    const caseFile = path.join(path.dirname(file), 'case.json');
+    const listed = fs.existsSync(caseFile) ? (JSON.parse(fs.readFileSync(caseFile, 'utf8')) as { inputs?: { blob: string; file: string }[] }).inputs : undefined;
+    for (const i of listed ?? []) {
+      const npy = readNpy(path.join(path.dirname(file), i.file));
+      inputs.set(i.blob, { dtype: DataType.FLOAT, dims: npy.shape, data: npy.data as Float32Array });
     }
     const inferred = inferShapes(model, new Map([...inputs].map(([n, t]) => [n, t.dims])));
     const run = runModel(model, inputs, { keepAll: true });

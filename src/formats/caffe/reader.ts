@@ -100,7 +100,8 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
   const unsupported = layers.filter((l) => l.type !== 'Input' && !(l.type in LAYER_MAPPINGS));
   if (unsupported.length) throw unsupportedError(unsupported, headerInputs, layers, prototxt);
 
-  checkInputShapes(options.inputShapes, headerInputs, layers);
+  // Against the whole TEST net: an input that --outputs leaves unused is still a valid name.
+  checkInputShapes(options.inputShapes, net.headerInputs, net.layers);
 
   // Blob writes per blob, to know which write is the last (that one takes the blob's name).
   const writesLeft = new Map<string, number>();
@@ -219,6 +220,7 @@ export function convertCaffeNet(net: CaffeNet, options: CaffeReadOptions = {}): 
       b,
       opset,
       warn,
+      dynamicBatch: options.batch === 'dynamic',
       needsTrainingMode: () => {
         trainingMode = true;
       },
@@ -371,7 +373,9 @@ function unsupportedError(unsupported: CaffeLayer[], headerInputs: CaffeNet['hea
   if (python.length) {
     const inputNames = new Set(headerInputs.map((i) => i.name));
     for (const l of layers) if (l.type === 'Input') for (const t of l.top) inputNames.add(t);
-    const feeding = [...new Set(python.flatMap((l) => l.bottom))].filter((b) => !inputNames.has(b));
+    // The blobs feeding the Python layers that bnc can build: not net inputs, not written by a refused layer.
+    const refusedTops = new Set(unsupported.flatMap((l) => l.top));
+    const feeding = [...new Set(python.flatMap((l) => l.bottom))].filter((b) => !inputNames.has(b) && !refusedTops.has(b));
     advice = feeding.length
       ? `; a Python layer runs the net's own Python code, which has no ONNX form: convert the net up to the blob${feeding.length > 1 ? 's' : ''} feeding it with --outputs ${feeding.join(',')}`
       : `; a Python layer runs the net's own Python code, which has no ONNX form: declare its tops (${python.flatMap((l) => l.top).join(', ')}) as net inputs instead (input: and input_shape in the net header)`;

@@ -1,4 +1,4 @@
-import { stringAttr } from '../../../ir/index.js';
+import { intAttr, stringAttr } from '../../../ir/index.js';
 import { LayerMapping, layerError, param } from './mapping.js';
 
 // ---------------------------------------------------------------- Interp (hszhao/PSPNet)
@@ -62,7 +62,19 @@ const interp: LayerMapping = {
     if (outH === hEff && outW === wEff) {
       c.b.node('Identity', name, [v], [c.outputs[0]!]);
     } else {
-      c.b.node('Resize', name, [v, '', '', c.b.int64s(`${name}.sizes`, [n, ch, outH, outW])], [c.outputs[0]!], [
+      let sizes: string;
+      if (c.dynamicBatch) {
+        // N comes from the data: sizes = Shape(x)[0:2] ++ [outH, outW].
+        const shape = c.b.unique(`${name}/shape`);
+        c.b.node('Shape', `${name}/shape`, [v], [shape]);
+        const nc = c.b.unique(`${name}/nc`);
+        c.b.node('Slice', `${name}/nc`, [shape, c.b.int64s(`${name}.nc_starts`, [0]), c.b.int64s(`${name}.nc_ends`, [2])], [nc]);
+        sizes = c.b.unique(`${name}/sizes`);
+        c.b.node('Concat', `${name}/sizes`, [nc, c.b.int64s(`${name}.hw`, [outH, outW])], [sizes], [intAttr('axis', 0)]);
+      } else {
+        sizes = c.b.int64s(`${name}.sizes`, [n, ch, outH, outW]);
+      }
+      c.b.node('Resize', name, [v, '', '', sizes], [c.outputs[0]!], [
         stringAttr('mode', 'linear'),
         stringAttr('coordinate_transformation_mode', 'align_corners'),
       ]);

@@ -29,6 +29,8 @@ export interface MapContext {
   blobs: Float32Array[];
   b: GraphBuilder;
   opset: number;
+  /** The batch axis is symbolic (--batch dynamic): `shapes` hold the prototxt's batch, the data may not. */
+  dynamicBatch: boolean;
   warn(message: string): void;
   /** Set when the layer needs ONNX training-mode BatchNormalization (opset >= 15). */
   needsTrainingMode(): void;

@@ -29,7 +29,7 @@ const roiPooling: LayerMapping = {
     let rois = c.inputs[1]!;
     if (r.length !== 2) {
       rois = c.b.unique(`${name}/rois`);
-      c.b.node('Reshape', `${name}/rois`, [c.inputs[1]!, c.b.int64s(`${name}.rois_shape`, [numRois, 5])], [rois]);
+      c.b.node('Reshape', `${name}/rois`, [c.inputs[1]!, c.b.int64s(`${name}.rois_shape`, [-1, 5])], [rois]);
     }
     c.b.node('MaxRoiPool', name, [c.inputs[0]!, rois], [c.outputs[0]!], [
       intsAttr('pooled_shape', [ph, pw]),
