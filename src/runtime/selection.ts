@@ -116,18 +116,60 @@ const topK: KernelConfig = {
     const compare = largest
       ? (a: number, b: number) => (above(lane[a]!, lane[b]!) ? -1 : above(lane[b]!, lane[a]!) ? 1 : a - b)
       : (a: number, b: number) => (above(lane[b]!, lane[a]!) ? -1 : above(lane[a]!, lane[b]!) ? 1 : a - b);
+    // A small k (detection heads: the top 100 of thousands of priors) keeps the k best seen so far in a
+    // heap with the worst of them at the root, and sorts only those; a large k sorts the whole lane.
+    const useHeap = k * 4 < n;
+    const heap = new Int32Array(useHeap ? k : 0);
+    const selectHeap = (): void => {
+      let size = 0;
+      for (let j = 0; j < n; j++) {
+        let c: number;
+        if (size < k) {
+          c = size++;
+          heap[c] = j;
+          while (c > 0) {
+            const parent = (c - 1) >> 1;
+            if (compare(heap[c]!, heap[parent]!) <= 0) break;
+            heap[c] = heap[parent]!;
+            heap[parent] = j;
+            c = parent;
+          }
+        } else if (compare(j, heap[0]!) < 0) {
+          heap[0] = j;
+          c = 0;
+          for (;;) {
+            const l = 2 * c + 1;
+            if (l >= k) break;
+            const w = l + 1 < k && compare(heap[l + 1]!, heap[l]!) > 0 ? l + 1 : l;
+            if (compare(heap[w]!, j) <= 0) break;
+            heap[c] = heap[w]!;
+            heap[w] = j;
+            c = w;
+          }
+        }
+      }
+      heap.sort(compare);
+    };
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
+        if (k === 0) continue;
         const base = o * n * inner + i;
         for (let j = 0; j < n; j++) {
           lane[j] = src[base + j * inner]!;
           order[j] = j;
         }
-        order.sort(compare);
+        let best: Int32Array;
+        if (useHeap) {
+          selectHeap();
+          best = heap;
+        } else {
+          order.sort(compare);
+          best = order;
+        }
         const outBase = o * k * inner + i;
         for (let j = 0; j < k; j++) {
-          dst[outBase + j * inner] = lane[order[j]!]! as number;
-          indices[outBase + j * inner] = BigInt(order[j]!);
+          dst[outBase + j * inner] = lane[best[j]!]! as number;
+          indices[outBase + j * inner] = BigInt(best[j]!);
         }
       }
     }

@@ -354,6 +354,12 @@ describe('DetectionOutput (weiliu89/caffe ssd) against a loop port of the fork',
     await checkDetection({ ...base, codeType: 1, keepTopK: 5 }, 1, 18, 13);
     await checkDetection({ ...base, codeType: 3, varianceInTarget: true, background: 2, nms: 0.6 }, 2, 18, 14);
   });
+  it('CORNER boxes turned inside out by large offsets neither suppress nor are suppressed (the fork gives them IoU 0)', async () => {
+    // variance_encoded_in_target: offsets up to ±0.5 against priors 0.3-0.4 wide, so many boxes invert.
+    const p = { ...base, codeType: 1, varianceInTarget: true, nms: 0.2, confidence: 0.1 };
+    await checkDetection(p, 1, 27, 18);
+    await checkDetection({ ...p, codeType: 3 }, 1, 27, 19);
+  });
   it('an image without detections adds no rows; no detection at all gives one (i, -1, ...) row per image', async () => {
     // Image 1's scores all lie below the threshold (scaled to [0, 0.4]).
     const rows = await checkDetection({ ...base, confidence: 0.5 }, 2, 9, 15, [0, 1], 0.4);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DataType, intAttr } from '../../src/ir/index.js';
-import { NodeCase, compareWithOrt, describeCase, f32, i64, randomInt, rng, runKernel, runOrtNode } from '../helpers/kernelHarness.js';
+import { NodeCase, compareWithOrt, describeCase, f32, i64, oneNodeModelBytes, randomInt, rng, runKernel, runOrtNode } from '../helpers/kernelHarness.js';
+import { parseOnnx } from '../../src/formats/onnx/index.js';
+import { inferShapes } from '../../src/runtime/shapeInference.js';
 import { HAVE_ONNX_NODE_TESTS, onnxNodeCases, runOnnxNodeCase } from '../helpers/onnxNodeTests.js';
 import { bncErrorOf } from '../helpers/errors.js';
 
@@ -88,6 +90,24 @@ describe('TopK against onnxruntime', () => {
     const [am] = runKernel({ op: 'ArgMax', opset: 13, inputs: [f32([4], [1, NaN, 3, 2])] });
     expect(am!.dtype).toBe(DataType.INT64);
     expect(Number(am!.data[0])).toBe(1);
+  });
+});
+
+describe('shape inference of the selection ops', () => {
+  const shapesOf = (c: NodeCase) => {
+    const model = parseOnnx(oneNodeModelBytes(c));
+    return inferShapes(model, new Map(c.inputs.flatMap((t, i) => (t && !c.constant?.includes(i) ? [[`in${i}`, t.dims] as [string, number[]]] : []))));
+  };
+  it('TopK with a constant K, ArgMax/ArgMin with and without keepdims', () => {
+    const x = f32([2, 5, 3], new Array(30).fill(0));
+    const topk = shapesOf({ op: 'TopK', opset: 11, inputs: [x, i64([1], [2])], attrs: [intAttr('axis', 1)], outputs: 2, constant: [1] });
+    expect([topk.get('out0'), topk.get('out1')]).toEqual([[2, 2, 3], [2, 2, 3]]);
+    expect(shapesOf({ op: 'ArgMax', opset: 13, inputs: [x], attrs: [intAttr('axis', -1)] }).get('out0')).toEqual([2, 5, 1]);
+    expect(shapesOf({ op: 'ArgMin', opset: 13, inputs: [x], attrs: [intAttr('axis', 1), intAttr('keepdims', 0)] }).get('out0')).toEqual([2, 3]);
+  });
+  it('a constant K larger than the axis fails before any kernel runs, naming the node and the shape', () => {
+    const e = bncErrorOf(() => shapesOf({ op: 'TopK', opset: 11, inputs: [f32([3], [1, 2, 3]), i64([1], [4])], outputs: 2, constant: [1] }));
+    expect(e.message).toMatch(/TopK node 'TopK_under_test': k = 4 is outside \[0, 3\] \(the size of axis 0 of \[3\]\)/);
   });
 });
 

@@ -200,8 +200,10 @@ const CODE_TYPES: Record<number, string> = { 1: 'CORNER', 2: 'CENTER_SIZE', 3: '
  *   image i, as the fork writes.
  *
  * Not expressible with one NonMaxSuppression: the adaptive threshold (nms_param.eta < 1 with
- * nms_threshold > 0.5 shrinks the threshold after every kept box); such a layer is refused. Ties at the
- * keep_top_k cut are broken by the lower row (the fork's std::sort leaves them unspecified).
+ * nms_threshold > 0.5 shrinks the threshold after every kept box); such a layer is refused. Not matched:
+ * a box whose exp() overflows to an infinite size has IoU NaN, which the fork counts as overlapping
+ * (`NaN <= threshold` is false) and ONNX as not; ties at the keep_top_k cut are broken by the lower row
+ * (the fork's std::sort leaves them unspecified).
  */
 const detectionOutput: LayerMapping = {
   bottoms: [3, 3],
@@ -298,7 +300,18 @@ const detectionOutput: LayerMapping = {
       const size4 = one('Concat', 'prior_size4', [size, size], [intAttr('axis', 3)]);
       boxes = one('Add', 'boxes', [pbox, one('Mul', 'box_offset', [scaled('var_loc', pvar, locR), size4])]);
     }
-    const boxesFlat = one('Reshape', 'boxes_flat', [boxes, ints('boxes_flat_shape', [num * numPriors * locClasses, 4])]);
+    const flatShape = ints('boxes_flat_shape', [num * numPriors * locClasses, 4]);
+    const boxesFlat = one('Reshape', 'boxes_flat', [boxes, flatShape]);
+    // CORNER offsets can turn a box inside out (xmax < xmin). The fork gives such a box IoU 0 with every
+    // box; onnxruntime's NMS would reorder its corners and overlap it. NMS gets it collapsed to zero
+    // width/height instead (max(xmax, xmin)), which onnxruntime also scores as IoU 0; the output keeps the
+    // decoded corners. CENTER_SIZE boxes have width and height exp(·)·prior size >= 0, never inside out.
+    let nmsBoxesFlat = boxesFlat;
+    if (codeType !== 2) {
+      const bmin = slice('box_min', boxes, 0, 2, 3);
+      const bmax = one('Max', 'box_max_upright', [slice('box_max', boxes, 2, 4, 3), bmin]);
+      nmsBoxesFlat = one('Reshape', 'nms_boxes_flat', [one('Concat', 'nms_boxes', [bmin, bmax], [intAttr('axis', 3)]), flatShape]);
+    }
 
     // ---- scores of the foreground classes: [num, C', P]
     const confR = one('Reshape', 'conf', [c.inputs[1]!, ints('conf_shape', [num, numPriors, numClasses])]);
@@ -321,8 +334,9 @@ const detectionOutput: LayerMapping = {
       const scaledIdx = shareLocation ? idx : one('Mul', `${t}/prior_row`, [idx, scalarInt('loc_classes', locClasses)]);
       const flat = one('Add', `${t}/box_row`, [scaledIdx, b.constant(`${name}.${t}.box_offsets`, [fg, 1], BigInt64Array.from(offsets, BigInt))]);
       const cand = one('Gather', `${t}/candidates`, [boxesFlat, flat], [intAttr('axis', 0)]);
+      const nmsCand = nmsBoxesFlat === boxesFlat ? cand : one('Gather', `${t}/nms_candidates`, [nmsBoxesFlat, flat], [intAttr('axis', 0)]);
       const nmsScores = one('Unsqueeze', `${t}/nms_scores`, [vals, colAxis]);
-      const sel = one('NonMaxSuppression', `${t}/nms`, [cand, nmsScores, ...nmsInputs]);
+      const sel = one('NonMaxSuppression', `${t}/nms`, [nmsCand, nmsScores, ...nmsInputs]);
       const selClass = one('Gather', `${t}/selected_class`, [sel, scalarInt('zero', 0)], [intAttr('axis', 1)]);
       const selCand = one('Gather', `${t}/selected_candidate`, [sel, scalarInt('two_i', 2)], [intAttr('axis', 1)]);
       const pos = one('Add', `${t}/selected_pos`, [one('Mul', `${t}/class_start`, [selClass, scalarInt('k', k)]), selCand]);
