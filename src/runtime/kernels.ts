@@ -10,6 +10,7 @@ import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 import { LOSS_KERNELS } from './loss.js';
 import { INDEXING_KERNELS } from './indexing.js';
+import { QUANTIZE_KERNELS } from './quantize.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -25,6 +26,7 @@ const FAMILIES: KernelConfig[][] = [
   RESIZE_KERNELS,
   LOSS_KERNELS,
   INDEXING_KERNELS,
+  QUANTIZE_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
