@@ -11,6 +11,8 @@ import { RESIZE_KERNELS } from './resize.js';
 import { LOSS_KERNELS } from './loss.js';
 import { INDEXING_KERNELS } from './indexing.js';
 import { QUANTIZE_KERNELS } from './quantize.js';
+import { LINALG_KERNELS } from './linalg.js';
+import { SIGNAL_KERNELS } from './signal.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -27,6 +29,8 @@ const FAMILIES: KernelConfig[][] = [
   LOSS_KERNELS,
   INDEXING_KERNELS,
   QUANTIZE_KERNELS,
+  LINALG_KERNELS,
+  SIGNAL_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
