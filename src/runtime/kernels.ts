@@ -13,6 +13,7 @@ import { INDEXING_KERNELS } from './indexing.js';
 import { QUANTIZE_KERNELS } from './quantize.js';
 import { LINALG_KERNELS } from './linalg.js';
 import { SIGNAL_KERNELS } from './signal.js';
+import { TRAINING_KERNELS } from './training.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -31,6 +32,7 @@ const FAMILIES: KernelConfig[][] = [
   QUANTIZE_KERNELS,
   LINALG_KERNELS,
   SIGNAL_KERNELS,
+  TRAINING_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
