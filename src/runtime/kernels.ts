@@ -14,6 +14,7 @@ import { QUANTIZE_KERNELS } from './quantize.js';
 import { LINALG_KERNELS } from './linalg.js';
 import { SIGNAL_KERNELS } from './signal.js';
 import { TRAINING_KERNELS } from './training.js';
+import { NGRAM_KERNELS } from './ngram.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -33,6 +34,7 @@ const FAMILIES: KernelConfig[][] = [
   LINALG_KERNELS,
   SIGNAL_KERNELS,
   TRAINING_KERNELS,
+  NGRAM_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
