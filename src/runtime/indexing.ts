@@ -360,7 +360,66 @@ const reverseSequence: KernelConfig = {
   },
 };
 
+/**
+ * Unique-11: the distinct elements (no axis: of the flattened input) or distinct slices along `axis`, in
+ * ascending (lexicographic) order when `sorted` (default 1), else in order of first occurrence. Outputs:
+ * Y, the index of each one's first occurrence, the index into Y of every input slice, and the counts.
+ */
+const unique: KernelConfig = {
+  opType: 'Unique',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'X');
+    const axisAttr = ctx.attrs.int('axis');
+    const dims = axisAttr === undefined ? [x.data.length] : [...x.dims];
+    const axis = axisAttr === undefined ? 0 : normalizeAxis(ctx.node, axisAttr, x.dims.length);
+    const length = dims[axis]!;
+    const outer = sizeOf(dims.slice(0, axis));
+    const inner = sizeOf(dims.slice(axis + 1));
+    const from = slots(x.data);
+    const slice = (k: number): (number | bigint)[] => {
+      const v: (number | bigint)[] = [];
+      for (let b = 0; b < outer; b++) for (let i = 0; i < inner; i++) v.push(from[(b * length + k) * inner + i]!);
+      return v;
+    };
+    const slicesOf = Array.from({ length }, (_, k) => slice(k));
+    const firstOf = new Map<string, number>();
+    const order: number[] = [];
+    const keyOf = slicesOf.map((v) => v.map(String).join(','));
+    keyOf.forEach((key, k) => {
+      if (!firstOf.has(key)) {
+        firstOf.set(key, k);
+        order.push(k);
+      }
+    });
+    if (ctx.attrs.int('sorted', 1) !== 0) {
+      order.sort((p, q) => {
+        const a = slicesOf[p]!;
+        const b = slicesOf[q]!;
+        for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+        return 0;
+      });
+    }
+    const position = new Map(order.map((k, j) => [keyOf[k]!, j]));
+    const counts = new Array<number>(order.length).fill(0);
+    const inverse = keyOf.map((key) => {
+      const j = position.get(key)!;
+      counts[j]!++;
+      return j;
+    });
+    const outDims = [...dims];
+    outDims[axis] = order.length;
+    const y = allocate(ctx.node, x.dtype, sizeOf(outDims));
+    const to = slots(y);
+    order.forEach((k, j) => {
+      for (let b = 0; b < outer; b++) for (let i = 0; i < inner; i++) to[(b * order.length + j) * inner + i] = from[(b * length + k) * inner + i]!;
+    });
+    const ints = (v: number[]): RtTensor => ({ dtype: DataType.INT64, dims: [v.length], data: BigInt64Array.from(v, BigInt) });
+    return [{ dtype: x.dtype, dims: outDims, data: y }, ints(order), ints(inverse), ints(counts)];
+  },
+};
+
 export const INDEXING_KERNELS: KernelConfig[] = [
+  unique,
   gatherElements,
   scatterElementsKernel('ScatterElements'),
   scatterElementsKernel('Scatter'),

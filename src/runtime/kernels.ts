@@ -13,6 +13,11 @@ import { DETECTION_KERNELS } from './detection.js';
 import { ROI_KERNELS } from './roi.js';
 import { LOSS_KERNELS } from './loss.js';
 import { INDEXING_KERNELS } from './indexing.js';
+import { QUANTIZE_KERNELS } from './quantize.js';
+import { LINALG_KERNELS } from './linalg.js';
+import { SIGNAL_KERNELS } from './signal.js';
+import { TRAINING_KERNELS } from './training.js';
+import { NGRAM_KERNELS } from './ngram.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -31,6 +36,11 @@ const FAMILIES: KernelConfig[][] = [
   ROI_KERNELS,
   LOSS_KERNELS,
   INDEXING_KERNELS,
+  QUANTIZE_KERNELS,
+  LINALG_KERNELS,
+  SIGNAL_KERNELS,
+  TRAINING_KERNELS,
+  NGRAM_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();

@@ -1,6 +1,7 @@
 import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
 import { floatValues, formatDims, gatherByAxisOffsets, integerValues, normalizeAxis, stridesOf } from './broadcast.js';
+import { roundHalfEven } from './elementwise.js';
 
 // Resize (opset 10, 11, 13, 18, 19) and Upsample (7, 9). Each axis is mapped on its own: output index
 // → original coordinate (coordinate_transformation_mode) → source indices and weights. Nearest is then
@@ -401,7 +402,134 @@ function fillOutside(data: Float32Array, dims: number[], outside: (Uint8Array | 
   }
 }
 
+/** Reflect x into [lo, hi] by mirroring at the nearer border repeatedly (GridSample's reflection padding). */
+function reflectInto(x: number, lo: number, hi: number): number {
+  const range = hi - lo;
+  if (range <= 0) return lo;
+  if (x < lo) {
+    const dx = lo - x;
+    const n = Math.trunc(dx / range);
+    const r = dx - n * range;
+    return n % 2 === 0 ? lo + r : hi - r;
+  }
+  if (x > hi) {
+    const dx = x - hi;
+    const n = Math.trunc(dx / range);
+    const r = dx - n * range;
+    return n % 2 === 0 ? hi - r : lo + r;
+  }
+  return x;
+}
+
+/** Keys' cubic weights (a = -0.75) of the taps at offsets -1, 0, 1, 2 from floor(x), for t = x - floor(x). */
+function keysWeights(t: number, w: Float64Array): void {
+  const a = -0.75;
+  const cubic = (d: number) => (d <= 1 ? ((a + 2) * d - (a + 3)) * d * d + 1 : ((a * d - 5 * a) * d + 8 * a) * d - 4 * a);
+  w[0] = cubic(t + 1);
+  w[1] = cubic(t);
+  w[2] = cubic(1 - t);
+  w[3] = cubic(2 - t);
+}
+
+/**
+ * GridSample-16 (2-D): Y[n, c, h, w] samples X[n, c] at grid[n, h, w] = (x, y) normalized to [-1, 1]
+ * (align_corners: -1 and 1 are the corner pixels' centres, else their outer edges). Modes bilinear,
+ * nearest (round half to even), bicubic (Keys, a = -0.75); padding zeros, border or reflection, as
+ * ONNX's reference implementation (after PyTorch's grid_sample). opset 20's names linear/cubic accepted.
+ */
+const gridSample: KernelConfig = {
+  opType: 'GridSample',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'X');
+    const grid = requireInput(ctx, 1, 'grid');
+    if (x.dtype !== DataType.FLOAT || grid.dtype !== DataType.FLOAT) throw kernelError(ctx.node, 'X and grid must be float32');
+    if (x.dims.length !== 4 || grid.dims.length !== 4 || grid.dims[3] !== 2 || grid.dims[0] !== x.dims[0]) {
+      throw kernelError(ctx.node, `X ${formatDims(x.dims)} must be [N, C, H, W] and grid ${formatDims(grid.dims)} [N, H_out, W_out, 2] (bnc runs 2-D GridSample)`);
+    }
+    const modeAttr = ctx.attrs.string('mode', ctx.opset >= 20 ? 'linear' : 'bilinear');
+    const mode = ({ bilinear: 'linear', linear: 'linear', nearest: 'nearest', bicubic: 'cubic', cubic: 'cubic' } as Record<string, string>)[modeAttr];
+    const padding = ctx.attrs.string('padding_mode', 'zeros');
+    if (!mode) throw kernelError(ctx.node, `mode '${modeAttr}' is not supported`);
+    if (!['zeros', 'border', 'reflection'].includes(padding)) throw kernelError(ctx.node, `padding_mode '${padding}' is not supported`);
+    const alignCorners = ctx.attrs.int('align_corners', 0) !== 0;
+    const [n, c, h, w] = x.dims as [number, number, number, number];
+    const [, ho, wo] = grid.dims as [number, number, number, number];
+    const xd = x.data as Float32Array;
+    const g = grid.data as Float32Array;
+    const out = new Float32Array(n * c * ho * wo);
+    const denormalize = (v: number, length: number) => (alignCorners ? ((v + 1) / 2) * (length - 1) : ((v + 1) * length - 1) / 2);
+    const lo = alignCorners ? 0 : -0.5;
+    const hiW = alignCorners ? w - 1 : w - 0.5;
+    const hiH = alignCorners ? h - 1 : h - 0.5;
+    // A tap index along an axis of `length` under the padding rule, or -1 for a zero.
+    const tap = (i: number, length: number, hi: number): number => {
+      if (padding === 'zeros') return i >= 0 && i < length ? i : -1;
+      if (padding === 'border') return Math.min(Math.max(i, 0), length - 1);
+      return Math.trunc(reflectInto(i, lo, hi));
+    };
+    const coordinate = (v: number, length: number, hi: number): number => {
+      let p = denormalize(v, length);
+      if (mode === 'nearest') p = roundHalfEven(p);
+      if (p < lo || p > hi) {
+        if (padding === 'border') p = Math.min(Math.max(p, 0), length - 1);
+        else if (padding === 'reflection') p = reflectInto(p, lo, hi);
+      }
+      return p;
+    };
+    const wx = new Float64Array(4);
+    const wy = new Float64Array(4);
+    const taps = mode === 'cubic' ? 4 : mode === 'linear' ? 2 : 1;
+    const ix = new Int32Array(4);
+    const iy = new Int32Array(4);
+    for (let b = 0; b < n; b++) {
+      for (let oy = 0; oy < ho; oy++) {
+        for (let ox = 0; ox < wo; ox++) {
+          const gi = ((b * ho + oy) * wo + ox) * 2;
+          const px = coordinate(g[gi]!, w, hiW);
+          const py = coordinate(g[gi + 1]!, h, hiH);
+          if (mode === 'nearest') {
+            ix[0] = tap(px, w, hiW);
+            iy[0] = tap(py, h, hiH);
+            wx[0] = 1;
+            wy[0] = 1;
+          } else {
+            const x0 = Math.floor(px);
+            const y0 = Math.floor(py);
+            const first = mode === 'cubic' ? -1 : 0;
+            for (let k = 0; k < taps; k++) {
+              ix[k] = tap(x0 + first + k, w, hiW);
+              iy[k] = tap(y0 + first + k, h, hiH);
+            }
+            if (mode === 'cubic') {
+              keysWeights(px - x0, wx);
+              keysWeights(py - y0, wy);
+            } else {
+              wx[0] = 1 - (px - x0);
+              wx[1] = px - x0;
+              wy[0] = 1 - (py - y0);
+              wy[1] = py - y0;
+            }
+          }
+          for (let ch = 0; ch < c; ch++) {
+            const base = (b * c + ch) * h * w;
+            let v = 0;
+            for (let r = 0; r < taps; r++) {
+              if (iy[r]! < 0) continue;
+              let row = 0;
+              for (let k = 0; k < taps; k++) if (ix[k]! >= 0) row += wx[k]! * xd[base + iy[r]! * w + ix[k]!]!;
+              v += wy[r]! * row;
+            }
+            out[((b * c + ch) * ho + oy) * wo + ox] = v;
+          }
+        }
+      }
+    }
+    return [{ dtype: DataType.FLOAT, dims: [n, c, ho, wo], data: out }];
+  },
+};
+
 export const RESIZE_KERNELS: KernelConfig[] = [
+  gridSample,
   { opType: 'Resize', run: (ctx) => runResize(ctx, ctx.opset < 11) },
   { opType: 'Upsample', run: (ctx) => runResize(ctx, true) },
 ];

@@ -174,6 +174,23 @@ for (const op of [
 }
 for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Where']) RULES[op] = broadcastRule;
 
+// Elementwise ops of the conformance work (issue 13): unary ops keep the shape, binary ones broadcast. Before
+// opset 7, comparisons and logic broadcast B onto A only with `broadcast` = 1, so A's shape wins.
+for (const op of [
+  'Not', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh', 'Floor', 'Ceil',
+  'Round', 'Erf', 'Sign', 'IsNaN', 'IsInf', 'Hardmax', 'ThresholdedRelu', 'Celu', 'Shrink', 'Mish', 'Gelu',
+  'MeanVarianceNormalization', 'LpNormalization', 'CastLike', 'CumSum', 'Trilu', 'QuantizeLinear', 'DequantizeLinear',
+]) {
+  RULES[op] = sameAsFirst;
+}
+for (const op of ['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor', 'Mod', 'BitShift']) {
+  RULES[op] = (node, shapes, ctx) => {
+    if (ctx.kernel.opset < 7) return [shapes[0]];
+    return broadcastRule(node, shapes, ctx);
+  };
+}
+RULES.Size = () => [[]];
+
 /**
  * Shapes of every value the rules can tell, from the graph inputs' actual dims and the initializers.
  * Throws a BncError naming the node where shapes contradict each other.

@@ -5,6 +5,7 @@ import { BncError, DataType, Graph, Model, Tensor, dtypeName, float16BitsToNumbe
 import { modelInputs, runModel, runtimeTypeOf } from '../../src/runtime/engine.js';
 import { RtTensor, runtimeTensor } from '../../src/runtime/kernel.js';
 import { findKernel } from '../../src/runtime/kernels.js';
+import { inferShapes } from '../../src/runtime/shapeInference.js';
 
 // ONNX's backend test data (Debian package libonnx-testdata): one folder per case with model.onnx and
 // test_data_set_0/{input,output}_N.pb (TensorProto). The rule every case is judged by is onnx's backend
@@ -133,12 +134,21 @@ export function runCase(c: BackendCase, model: Model): string | undefined {
     feeds.set(name, runtimeTensor(t, (type) => new Error(`input_${i}.pb has ${type}`)));
   });
   let outputs: Map<string, RtTensor>;
+  const problems: string[] = [];
   try {
-    outputs = runModel(model, feeds, { threads: 1 }).outputs;
+    const result = runModel(model, feeds, { threads: 1, keepAll: true });
+    outputs = result.outputs;
+    // Every shape the static rules claim must be the shape the kernels computed.
+    const inferred = inferShapes(model, new Map([...feeds].map(([name, t]) => [name, t.dims])));
+    for (const [name, t] of result.intermediates!) {
+      const dims = inferred.get(name);
+      if (dims && (dims.length !== t.dims.length || dims.some((d, i) => d !== t.dims[i]))) {
+        problems.push(`shape inference says '${name}' is [${dims.join(',')}], the kernel computed [${t.dims.join(',')}]`);
+      }
+    }
   } catch (e) {
     return `${e instanceof BncError ? '' : 'internal error: '}${(e as Error).message}`;
   }
-  const problems: string[] = [];
   model.graph.outputs.forEach((o, i) => {
     const want = expected.find((t) => t.name === o.name) ?? expected[i];
     if (want) asDeclared(want, o.type?.tensor?.elemType);

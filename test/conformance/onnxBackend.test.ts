@@ -22,7 +22,11 @@ const EXCLUDED: Record<string, string> = {
   'node/test_castlike_BFLOAT16_to_FLOAT_expanded': "input 'like' is shipped with shape [1], the model declares [3, 4]",
   'node/test_castlike_FLOAT_to_BFLOAT16': "input 'like' is shipped with shape [1], the model declares [3, 4]",
   'node/test_castlike_BFLOAT16_to_FLOAT': "input 'like' is shipped with shape [1], the model declares [3, 4]",
+  'node/test_adam_multiple': 'expected X_new computed with epsilon 1e-2; the node has no epsilon attribute, so the default 1e-6 applies',
 };
+
+/** Passing node cases when this floor was set (791 of 932); raise it as kernels land. */
+const NODE_PASS_FLOOR = 790;
 
 const MESSAGE = `ONNX backend test data not found at ${TESTDATA_ROOT} (install the Debian package libonnx-testdata, or set BNC_ONNX_TESTDATA): skipping the conformance suite`;
 if (!haveTestData()) console.warn(MESSAGE);
@@ -57,6 +61,13 @@ describe.skipIf(!haveTestData())('ONNX backend test data', () => {
       }
     });
   }
+
+  it(`node suite: at least ${NODE_PASS_FLOOR} of the cases give the shipped outputs`, () => {
+    const node = results.filter((r) => r.c.suite === 'node');
+    // Only meaningful when every case was classified and run (not under a -t filter).
+    if (node.length + Object.keys(EXCLUDED).filter((k) => k.startsWith('node/')).length < listCases('node').length) return;
+    expect(node.filter((r) => r.outcome === 'pass').length).toBeGreaterThanOrEqual(NODE_PASS_FLOOR);
+  });
 
   afterAll(() => {
     const lines: string[] = [];
