@@ -479,3 +479,51 @@ describe('CLI', () => {
     expect(bad.stderr).toMatch(/--fold-max-elements "lots": expected a whole number/);
   });
 });
+
+describe('merge-bn-scale on opset-6 Caffe2 exports (Mul/Add with broadcast=1, axis=1)', () => {
+  const C6 = 3;
+  const r6 = rng(21);
+  const [s, b, m, v, g, beta] = [uniform(r6, C6, 0.5, 1.5), normal(r6, C6, 0.3), normal(r6, C6, 0.3), uniform(r6, C6, 0.2, 2), uniform(r6, C6, 0.5, 1.5), normal(r6, C6, 0.3)];
+  const build = (axis: number | undefined, constantFirst = false) => {
+    const attrs = [intAttr('broadcast', 1), ...(axis === undefined ? [] : [intAttr('axis', axis)])];
+    const model = buildModel({
+      nodes: [
+        node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['t'], [intAttr('is_test', 1)], 'bn'),
+        node('Mul', constantFirst ? ['g', 't'] : ['t', 'g'], ['u'], attrs),
+        node('Add', ['u', 'beta'], ['y'], attrs),
+      ],
+      inputs: [floatInput('x', [1, C6, 2, 2])],
+      outputs: ['y'],
+      initializers: [f32('s', [C6], s), f32('b', [C6], b), f32('m', [C6], m), f32('v', [C6], v), f32('g', [C6], g), f32('beta', [C6], beta)],
+      opset: 6,
+    });
+    model.irVersion = 3;
+    model.graph.inputs.push(...model.graph.initializers.map((t) => tensorValueInfo(t.name, t.dtype, t.dims)));
+    return model;
+  };
+  const x = normal(rng(22), C6 * 4);
+  // By hand, in float64: y = ((x - mean)/sqrt(var + 1e-5)·scale + B)·gamma + beta, channel c = element / 4.
+  const expected = Array.from(x, (xi, i) => {
+    const c = Math.floor(i / 4);
+    return ((xi - m[c]!) / Math.sqrt(v[c]! + 1e-5) * s[c]! + b[c]!) * g[c]! + beta[c]!;
+  });
+  const runIt = (model: Model) => runBnc(model, new Map([['x', { dtype: DataType.FLOAT, dims: [1, C6, 2, 2], data: x }]])).outputs.get('y')!.data as Float32Array;
+
+  it('merges the per-channel constant placed at axis 1, and the result matches the definition', () => {
+    const model = build(1);
+    for (let i = 0; i < x.length; i++) expect(Math.abs(runIt(model)[i]! - expected[i]!)).toBeLessThan(1e-5);
+    const { model: out, reports } = runOn(model, ['merge-bn-scale', 'cleanup']);
+    expect(reports['merge-bn-scale']!.changes).toEqual(["bn merged with Mul 'Mul_u' and Add 'Add_y'"]);
+    expect(out.graph.nodes.map((n) => n.opType)).toEqual(['BatchNormalization']);
+    const y = runIt(out);
+    for (let i = 0; i < x.length; i++) expect(Math.abs(y[i]! - expected[i]!)).toBeLessThan(1e-5);
+  });
+
+  it('does not merge a [C] constant aligned at the trailing axis (no axis given), nor one given first', () => {
+    for (const model of [build(undefined), build(1, true)]) {
+      const r = runOn(model, ['merge-bn-scale']).reports['merge-bn-scale']!;
+      expect(r.changed).toBe(0);
+      expect(r.skipped[0]!.reason).toMatch(/not per-channel|only the second input broadcasts/);
+    }
+  });
+});
