@@ -1,4 +1,4 @@
-import { Model, Node } from '../ir/index.js';
+import { Model, Node, getAttribute, onnxOpset } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { FOLDABLE_FLOAT_TYPES, constantValues, nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
 import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
@@ -23,14 +23,18 @@ import { GraphFacts } from './shapeFacts.js';
  *     scalar. Its rank must not exceed the BN input's (that would change the output shape); when that rank
  *     cannot be told, only scalars and 1-element constants of rank <= 1 merge.
  *  3. The BN's scale and B are constants of a float type (written back in that type).
+ *  4. Before opset 7, with `broadcast`=1 the constant is the second input and is aligned at `axis` (default:
+ *     trailing axes), as the opset-1..6 Mul/Add define it: a [C] constant with axis=1 is per-channel (how
+ *     Caffe2 exported Scale).
  */
 export function mergeBatchNormScale(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('merge-bn-scale');
   const facts = passFacts(model, options);
+  const opset = onnxOpset(model);
   for (const bn of model.graph.nodes.filter(isBatchNorm)) {
     const merged: string[] = [];
     for (;;) {
-      const step = mergeNext(facts, bn);
+      const step = mergeNext(facts, bn, opset);
       if (step.merged) merged.push(step.merged);
       else {
         if (step.skip) report.skipped.push({ node: nodeLabel(bn), reason: step.skip });
@@ -49,7 +53,7 @@ export function mergeBatchNormScale(model: Model, options: PassOptions): PassRep
 const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 
 /** Merge the Mul/Add reading the BN's output, if legal. `skip` explains a candidate that could not merge. */
-function mergeNext(facts: GraphFacts, bn: Node): { merged?: string; skip?: string } {
+function mergeNext(facts: GraphFacts, bn: Node, opset: number): { merged?: string; skip?: string } {
   const ix = facts.index;
   const y = bn.outputs[0] ?? '';
   const consumers = ix.consumers(y);
@@ -76,7 +80,14 @@ function mergeNext(facts: GraphFacts, bn: Node): { merged?: string; skip?: strin
   const channels = scale.length;
   if (bias.length !== channels) return { skip: `its scale and B have different lengths` };
   const rank = facts.rank(bn.inputs[0] ?? '') ?? facts.rank(y) ?? facts.rank(candidate.outputs[0] ?? '');
-  const perChannel = perChannelValues(source.tensor.dims, values, rank, channels);
+  // Opset < 7 with broadcast=1: B (only B) is broadcast, placed at `axis` (default: its trailing axes).
+  let axis: number | undefined;
+  if (opset < 7 && getAttribute(candidate, 'broadcast')?.i) {
+    if (candidate.inputs[0] !== y) return { skip: `${what}: with opset-${opset} broadcast=1 only the second input broadcasts, and the constant is the first` };
+    const a = getAttribute(candidate, 'axis')?.i;
+    if (a !== undefined && rank !== undefined) axis = a < 0 ? a + rank : a;
+  }
+  const perChannel = perChannelValues(source.tensor.dims, values, rank, channels, axis);
   if (typeof perChannel === 'string') return { skip: `${what}: ${perChannel}` };
 
   if (candidate.opType === 'Mul') {
@@ -105,14 +116,15 @@ function mergeNext(facts: GraphFacts, bn: Node): { merged?: string; skip?: strin
 /**
  * The constant's value for each of the C channels, when it broadcasts against a rank-`rank` input along
  * axis 1 only; otherwise a reason. Numpy broadcasting aligns trailing axes: a [C] constant on a 4-D input
- * would scale the last (width) axis, not the channels.
+ * would scale the last (width) axis, not the channels. `axis` (opset < 7) places the constant's first axis.
  */
-function perChannelValues(dims: number[], values: Float64Array, rank: number | undefined, channels: number): Float64Array | string {
+function perChannelValues(dims: number[], values: Float64Array, rank: number | undefined, channels: number, axis?: number): Float64Array | string {
   const out = new Float64Array(channels);
   if (values.length === 1 && dims.length <= 1) return out.fill(values[0]!);
   if (rank === undefined) return `the rank of the BN's input is unknown, so it cannot be told which axis the [${dims.join(', ')}] constant applies to`;
   if (dims.length > rank) return `the constant has rank ${dims.length}, more than the ${rank}-D input (it would change the output shape)`;
-  const offset = rank - dims.length;
+  const offset = axis ?? rank - dims.length;
+  if (offset < 0 || offset + dims.length > rank) return `the constant of shape [${dims.join(', ')}] does not fit a ${rank}-D input at axis ${offset}`;
   for (let i = 0; i < dims.length; i++) {
     const axis = offset + i;
     if (axis === 1 ? dims[i] !== channels && dims[i] !== 1 : dims[i] !== 1) {

@@ -375,7 +375,7 @@ describe('fold-constants: types, shapes, names', () => {
   it('keeps value names: readers, including a subgraph reading the value from the outer scope, see the same name', () => {
     const body: Graph = {
       name: 'then',
-      nodes: [node('Identity', ['u'], ['t'])],
+      nodes: [node('Add', ['u', 'i'], ['t'])],
       inputs: [],
       outputs: [tensorValueInfo('t', DataType.FLOAT, [1, 2])],
       initializers: [],
@@ -384,6 +384,7 @@ describe('fold-constants: types, shapes, names', () => {
     const model = buildModel({
       nodes: [
         node('Unsqueeze', ['a'], ['u'], [intsAttr('axes', [0])]),
+        node('Identity', ['a'], ['i']),
         node('If', ['cond'], ['y'], [{ name: 'then_branch', type: AttributeType.GRAPH, g: body }, { name: 'else_branch', type: AttributeType.GRAPH, g: body }]),
       ],
       inputs: [tensorValueInfo('cond', DataType.BOOL, [])],
@@ -392,9 +393,33 @@ describe('fold-constants: types, shapes, names', () => {
       opset: 11,
     });
     const { model: out, reports } = runOn(model, ['fold-constants', 'cleanup']);
-    expect(reports['fold-constants']!.counts).toEqual({ Unsqueeze: 1 });
-    expect(out.graph.initializers.map((t) => t.name)).toEqual(['u']);
+    // The Identity read by the If body by name becomes an initializer of that name rather than vanishing.
+    expect(reports['fold-constants']!.counts).toEqual({ Unsqueeze: 1, Identity: 1 });
+    expect(out.graph.initializers.map((t) => t.name)).toEqual(['u', 'i']);
     expect(out.graph.nodes.map((n) => n.opType)).toEqual(['If']);
+  });
+});
+
+describe('fold-constants: Identity of a constant', () => {
+  it('hands its readers the constant itself: no copy of the weight, same outputs', async () => {
+    // PyTorch exports give one deduplicated weight several names through Identity nodes.
+    const r = rng(31);
+    const model = buildModel({
+      nodes: [
+        node('Conv', ['x', 'w'], ['c1'], [intsAttr('kernel_shape', [1, 1])]),
+        node('Identity', ['w'], ['w_copy']),
+        node('Conv', ['c1', 'w_copy'], ['y'], [intsAttr('kernel_shape', [1, 1])]),
+      ],
+      inputs: [floatInput('x', [1, 2, 3, 3])],
+      outputs: ['y'],
+      initializers: [f32('w', [2, 2, 1, 1], normal(r, 4))],
+    });
+    const { model: out, reports } = runOn(model, ['fold-constants', 'cleanup']);
+    expect(reports['fold-constants']!.counts).toEqual({ Identity: 1 });
+    expect(reports['fold-constants']!.changes[0]).toMatch(/^1 Identity node\(s\) removed, their readers now read the constant/);
+    expect(out.graph.initializers.map((t) => t.name)).toEqual(['w']);
+    expect(out.graph.nodes.map((n) => n.inputs[1])).toEqual(['w', 'w']);
+    await expectSameOutputs(model, out, { x: { data: normal(r, 18), dims: [1, 2, 3, 3] } });
   });
 });
 
@@ -477,5 +502,53 @@ describe('CLI', () => {
     const bad = bnc(['optimize', file, '-o', out, '--force', '--passes', 'fold-constants', '--fold-max-elements', 'lots']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--fold-max-elements "lots": expected a whole number/);
+  });
+});
+
+describe('merge-bn-scale on opset-6 Caffe2 exports (Mul/Add with broadcast=1, axis=1)', () => {
+  const C6 = 3;
+  const r6 = rng(21);
+  const [s, b, m, v, g, beta] = [uniform(r6, C6, 0.5, 1.5), normal(r6, C6, 0.3), normal(r6, C6, 0.3), uniform(r6, C6, 0.2, 2), uniform(r6, C6, 0.5, 1.5), normal(r6, C6, 0.3)];
+  const build = (axis: number | undefined, constantFirst = false) => {
+    const attrs = [intAttr('broadcast', 1), ...(axis === undefined ? [] : [intAttr('axis', axis)])];
+    const model = buildModel({
+      nodes: [
+        node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['t'], [intAttr('is_test', 1)], 'bn'),
+        node('Mul', constantFirst ? ['g', 't'] : ['t', 'g'], ['u'], attrs),
+        node('Add', ['u', 'beta'], ['y'], attrs),
+      ],
+      inputs: [floatInput('x', [1, C6, 2, 2])],
+      outputs: ['y'],
+      initializers: [f32('s', [C6], s), f32('b', [C6], b), f32('m', [C6], m), f32('v', [C6], v), f32('g', [C6], g), f32('beta', [C6], beta)],
+      opset: 6,
+    });
+    model.irVersion = 3;
+    model.graph.inputs.push(...model.graph.initializers.map((t) => tensorValueInfo(t.name, t.dtype, t.dims)));
+    return model;
+  };
+  const x = normal(rng(22), C6 * 4);
+  // By hand, in float64: y = ((x - mean)/sqrt(var + 1e-5)·scale + B)·gamma + beta, channel c = element / 4.
+  const expected = Array.from(x, (xi, i) => {
+    const c = Math.floor(i / 4);
+    return ((xi - m[c]!) / Math.sqrt(v[c]! + 1e-5) * s[c]! + b[c]!) * g[c]! + beta[c]!;
+  });
+  const runIt = (model: Model) => runBnc(model, new Map([['x', { dtype: DataType.FLOAT, dims: [1, C6, 2, 2], data: x }]])).outputs.get('y')!.data as Float32Array;
+
+  it('merges the per-channel constant placed at axis 1, and the result matches the definition', () => {
+    const model = build(1);
+    for (let i = 0; i < x.length; i++) expect(Math.abs(runIt(model)[i]! - expected[i]!)).toBeLessThan(1e-5);
+    const { model: out, reports } = runOn(model, ['merge-bn-scale', 'cleanup']);
+    expect(reports['merge-bn-scale']!.changes).toEqual(["bn merged with Mul 'Mul_u' and Add 'Add_y'"]);
+    expect(out.graph.nodes.map((n) => n.opType)).toEqual(['BatchNormalization']);
+    const y = runIt(out);
+    for (let i = 0; i < x.length; i++) expect(Math.abs(y[i]! - expected[i]!)).toBeLessThan(1e-5);
+  });
+
+  it('does not merge a [C] constant aligned at the trailing axis (no axis given), nor one given first', () => {
+    for (const model of [build(undefined), build(1, true)]) {
+      const r = runOn(model, ['merge-bn-scale']).reports['merge-bn-scale']!;
+      expect(r.changed).toBe(0);
+      expect(r.skipped[0]!.reason).toMatch(/not per-channel|only the second input broadcasts/);
+    }
   });
 });
