@@ -8,6 +8,7 @@ import {
   dtypeName,
   elementCount,
   getAttribute,
+  nodeReads,
   numberToFloat16Bits,
   onnxOpset,
   storageOf,
@@ -65,7 +66,8 @@ interface Known {
  *  - nodes whose output repeats the name of a graph input or initializer (a malformed graph);
  *  - nodes whose kernel rejects its inputs (the runtime would report the same error when the model runs);
  *  - bfloat16 and string results.
- * Nodes folded and initializers left unread are removed (the latter by `cleanup`). With IR version < 4
+ * An Identity of a constant is removed and its readers read the constant (no copy), unless an If/Loop/Scan
+ * body reads it by name. Nodes folded and initializers left unread are removed (the latter by `cleanup`). With IR version < 4
  * every new initializer is also listed as a graph input, as that IR version requires.
  */
 export function foldConstants(model: Model, options: PassOptions): PassReport {
@@ -90,6 +92,20 @@ export function foldConstants(model: Model, options: PassOptions): PassReport {
   for (const v of [...graph.valueInfo, ...graph.outputs]) {
     const t = v.type?.tensor?.elemType;
     if (t) declaredType.set(v.name, t);
+  }
+
+  // Readers of each value, so an Identity of a constant can hand its readers the constant itself (exporters
+  // use Identity to give one deduplicated weight several names; a copy per name would grow the file).
+  const readers = new Map<string, { node: Node; index: number }[]>();
+  const readBySubgraph = new Set<string>();
+  for (const n of graph.nodes) {
+    n.inputs.forEach((v, index) => {
+      if (!v) return;
+      const list = readers.get(v);
+      if (list) list.push({ node: n, index });
+      else readers.set(v, [{ node: n, index }]);
+    });
+    if (n.attributes.some((a) => a.g || a.graphs?.length)) for (const v of nodeReads(n)) readBySubgraph.add(v);
   }
 
   const order = topologicalOrder(graph);
@@ -149,6 +165,17 @@ export function foldConstants(model: Model, options: PassOptions): PassReport {
       continue;
     }
 
+    const source = node.inputs[0] ?? '';
+    if (node.opType === 'Identity' && known.has(source) && !readBySubgraph.has(outputs[0]!)) {
+      const moved = readers.get(outputs[0]!) ?? [];
+      for (const { node: reader, index } of moved) reader.inputs[index] = source;
+      let sourceReaders = readers.get(source);
+      if (!sourceReaders) readers.set(source, (sourceReaders = []));
+      for (const r of moved) sourceReaders.push(r);
+      folded.add(node);
+      (byOp.get('Identity') ?? byOp.set('Identity', []).get('Identity')!).push(label);
+      continue;
+    }
     let results: { tensor: Tensor }[] | string;
     try {
       results = evaluate(node, { opset, known, shapeDims, maxElements, declaredType });
@@ -178,7 +205,8 @@ export function foldConstants(model: Model, options: PassOptions): PassReport {
     for (const [op, labels] of [...byOp].sort((a, b) => b[1].length - a[1].length)) {
       report.counts[op] = labels.length;
       const shown = labels.slice(0, 8).map((l) => `'${l}'`).join(', ');
-      report.changes.push(`folded ${labels.length} ${op} node(s) into initializers: ${shown}${labels.length > 8 ? ` and ${labels.length - 8} more` : ''}`);
+      const how = op === 'Identity' ? 'removed, their readers now read the constant' : 'folded into initializers';
+      report.changes.push(`${labels.length} ${op} node(s) ${how}: ${shown}${labels.length > 8 ? ` and ${labels.length - 8} more` : ''}`);
     }
   }
   return report;

@@ -375,7 +375,7 @@ describe('fold-constants: types, shapes, names', () => {
   it('keeps value names: readers, including a subgraph reading the value from the outer scope, see the same name', () => {
     const body: Graph = {
       name: 'then',
-      nodes: [node('Identity', ['u'], ['t'])],
+      nodes: [node('Add', ['u', 'i'], ['t'])],
       inputs: [],
       outputs: [tensorValueInfo('t', DataType.FLOAT, [1, 2])],
       initializers: [],
@@ -384,6 +384,7 @@ describe('fold-constants: types, shapes, names', () => {
     const model = buildModel({
       nodes: [
         node('Unsqueeze', ['a'], ['u'], [intsAttr('axes', [0])]),
+        node('Identity', ['a'], ['i']),
         node('If', ['cond'], ['y'], [{ name: 'then_branch', type: AttributeType.GRAPH, g: body }, { name: 'else_branch', type: AttributeType.GRAPH, g: body }]),
       ],
       inputs: [tensorValueInfo('cond', DataType.BOOL, [])],
@@ -392,9 +393,33 @@ describe('fold-constants: types, shapes, names', () => {
       opset: 11,
     });
     const { model: out, reports } = runOn(model, ['fold-constants', 'cleanup']);
-    expect(reports['fold-constants']!.counts).toEqual({ Unsqueeze: 1 });
-    expect(out.graph.initializers.map((t) => t.name)).toEqual(['u']);
+    // The Identity read by the If body by name becomes an initializer of that name rather than vanishing.
+    expect(reports['fold-constants']!.counts).toEqual({ Unsqueeze: 1, Identity: 1 });
+    expect(out.graph.initializers.map((t) => t.name)).toEqual(['u', 'i']);
     expect(out.graph.nodes.map((n) => n.opType)).toEqual(['If']);
+  });
+});
+
+describe('fold-constants: Identity of a constant', () => {
+  it('hands its readers the constant itself: no copy of the weight, same outputs', async () => {
+    // PyTorch exports give one deduplicated weight several names through Identity nodes.
+    const r = rng(31);
+    const model = buildModel({
+      nodes: [
+        node('Conv', ['x', 'w'], ['c1'], [intsAttr('kernel_shape', [1, 1])]),
+        node('Identity', ['w'], ['w_copy']),
+        node('Conv', ['c1', 'w_copy'], ['y'], [intsAttr('kernel_shape', [1, 1])]),
+      ],
+      inputs: [floatInput('x', [1, 2, 3, 3])],
+      outputs: ['y'],
+      initializers: [f32('w', [2, 2, 1, 1], normal(r, 4))],
+    });
+    const { model: out, reports } = runOn(model, ['fold-constants', 'cleanup']);
+    expect(reports['fold-constants']!.counts).toEqual({ Identity: 1 });
+    expect(reports['fold-constants']!.changes[0]).toMatch(/^1 Identity node\(s\) removed, their readers now read the constant/);
+    expect(out.graph.initializers.map((t) => t.name)).toEqual(['w']);
+    expect(out.graph.nodes.map((n) => n.inputs[1])).toEqual(['w', 'w']);
+    await expectSameOutputs(model, out, { x: { data: normal(r, 18), dims: [1, 2, 3, 3] } });
   });
 });
 
