@@ -18,7 +18,8 @@ import { progressReporter } from '../progress.js';
  *   nodes                    { before, after }: node counts of the graph
  *   batchNorm                { before, after }: BatchNormalization node counts
  *   constantsFolded          { total, byOp: { Unsqueeze: n, ... }, skipped: [{ node, reason }] }: nodes
- *                            fold-constants replaced by initializers, and constant nodes it left, with why
+ *                            fold-constants evaluated away (outputs now initializers, or for an Identity
+ *                            its readers reading the constant), and all-constant nodes it left, with why
  *   switchedToEval           BNs bn-eval changed from batch to stored statistics
  *   mergedWithScale          BNs merge-bn-scale merged with a following Mul/Add
  *   folded                   { total, byProducer: { Conv: n, ... } }
