@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { openModelShowingProgress } from '../openModel.js';
 import { serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { validateGraph, withFile } from '../../ir/index.js';
+import { assertValidModel, checkModel, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { parsePassList, runPasses } from '../../passes/index.js';
 import { Output } from '../output.js';
@@ -24,8 +24,11 @@ export function registerOptimize(program: Command): void {
       const passes = parsePassList(String(opts.passes));
       checkOutputPath(output, { force: !!opts.force, inputs: [file] });
       const model = openModelShowingProgress(out, file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
+      const problemsBefore = checkModel(model);
       const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn });
       validateGraph(model.graph);
+      // Never write a model the passes made invalid for its opset or IR version (onnx checker rules).
+      assertValidModel(model, output, problemsBefore);
       writeFileAtomic(output, () => serializeOnnxChunks(model), { force: !!opts.force, inputs: [file] });
       if (out.json) {
         out.result({ input: file, output, passes: reports });
