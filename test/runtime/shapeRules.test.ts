@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DataType, intAttr } from '../../src/ir/index.js';
+import { DataType, intAttr, intsAttr, stringAttr } from '../../src/ir/index.js';
 import { RtTensor } from '../../src/runtime/kernel.js';
 import { NodeCase, describeCase, f32, randomF32, rng, runOrtNode, runThroughEngine, tensorMismatch } from '../helpers/kernelHarness.js';
 
@@ -87,5 +87,30 @@ describe('opset 1-6 broadcasting (broadcast=1, axis) for every op that has it', 
     const want = Uint8Array.from({ length: 120 }, (_, i) => (i % 3 === Math.floor(i / 5) % 12 % 3 ? 1 : 0));
     expect(got.outputs[0]!.dtype).toBe(DataType.BOOL);
     expect(Array.from(got.outputs[0]!.data as Uint8Array)).toEqual(Array.from(want));
+  });
+});
+
+describe('ConvTranspose output_shape: the padding split of each opset', () => {
+  // x = [1, 2, 3], w = [1, 1, 1], stride 2: the full output is [1, 1, 3, 2, 5, 3, 3]; output_shape [6]
+  // drops one element. ConvTranspose-11 pads the odd element at the beginning (SAME_UPPER: at the end);
+  // ConvTranspose-1 (opsets 1-10) the other way round.
+  const c = (opset: number, autoPad?: string): NodeCase => ({
+    op: 'ConvTranspose',
+    opset,
+    inputs: [f32([1, 1, 3], [1, 2, 3]), f32([1, 1, 3], [1, 1, 1])],
+    attrs: [intsAttr('strides', [2]), intsAttr('output_shape', [6]), ...(autoPad ? [stringAttr('auto_pad', autoPad)] : [])],
+  });
+  const values = (k: NodeCase) => Array.from(runThroughEngine(k).outputs[0]!.data as Float32Array);
+
+  it('opset 11 and later, as onnxruntime', async () => {
+    expect(values(c(11))).toEqual([1, 3, 2, 5, 3, 3]);
+    expect(values(c(13, 'SAME_UPPER'))).toEqual([1, 1, 3, 2, 5, 3]);
+    await expectOrt(c(13));
+    await expectOrt(c(13, 'SAME_UPPER'));
+  });
+
+  it('opsets 1 to 10, as ConvTranspose-1 says', () => {
+    expect(values(c(10))).toEqual([1, 1, 3, 2, 5, 3]);
+    expect(values(c(9, 'SAME_UPPER'))).toEqual([1, 3, 2, 5, 3, 3]);
   });
 });

@@ -149,7 +149,7 @@ function convTransposeCase(rand: () => number): NodeCase {
   if (rand() < 0.5) inputs.push(randomF32(rand, [perGroupOut * group]));
   if (group !== 1) attrs.push(intAttr('group', group));
   if (rand() < 0.3) attrs.push(intsAttr('kernel_shape', axes.map((a) => a.kernel)));
-  return { op: 'ConvTranspose', opset: pick(rand, [11, 13, 21]), inputs, attrs, constant: [1] };
+  return { op: 'ConvTranspose', opset: pick(rand, [9, 11, 13, 21]), inputs, attrs, constant: [1] };
 }
 
 function poolCase(rand: () => number, op: 'MaxPool' | 'AveragePool'): NodeCase {
@@ -169,7 +169,7 @@ function poolCase(rand: () => number, op: 'MaxPool' | 'AveragePool'): NodeCase {
 /** The spec reference for a case (see windowReference.ts). */
 function reference(c: NodeCase): RtTensor {
   if (c.op === 'Conv') return referenceConv(c.inputs, c.attrs ?? []);
-  if (c.op === 'ConvTranspose') return referenceConvTranspose(c.inputs, c.attrs ?? []);
+  if (c.op === 'ConvTranspose') return referenceConvTranspose(c.inputs, c.attrs ?? [], c.opset);
   return referencePool(c.op as 'MaxPool' | 'AveragePool', c.opset, c.inputs, c.attrs ?? []);
 }
 
@@ -177,7 +177,9 @@ function reference(c: NodeCase): RtTensor {
 function ortDeparts(c: NodeCase): boolean {
   const attr = (name: string) => c.attrs?.find((a) => a.name === name);
   const autoPad = attr('auto_pad')?.s;
-  if (autoPad === undefined || !new TextDecoder().decode(autoPad).startsWith('SAME') || c.op === 'ConvTranspose') return false;
+  // ConvTranspose-1 (opsets 1-10) splits an output_shape's padding the other way round.
+  if (c.op === 'ConvTranspose') return c.opset < 11 && attr('output_shape') !== undefined;
+  if (autoPad === undefined || !new TextDecoder().decode(autoPad).startsWith('SAME')) return false;
   const dilations = attr('dilations')?.ints ?? [];
   // Pools: SAME_* padding computed without the dilation.
   if (c.op !== 'Conv') return dilations.some((d) => d !== 1);
