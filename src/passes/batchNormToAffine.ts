@@ -19,7 +19,7 @@ import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
  *  1. keepBn is not set (then every BN is left alone and listed).
  *  2. The BN uses stored statistics (run bn-eval first) and its scale, B, mean and var are constants.
  *  3. It cannot be folded (bnFoldability.ts); foldable BNs are left for fold-bn.
- *  4. The rank of x is known (declared shapes or a producer chain that fixes it) and at least 2, and its
+ *  4. The rank of x is known (declared shapes or a producer chain that fixes it), at least 2 or 1 with C = 1, and its
  *     element type is known and float32, float64 or float16; otherwise the constants' shape or type would
  *     be a guess, and the BN is skipped with the reason.
  */
@@ -56,8 +56,8 @@ export function batchNormToAffine(model: Model, options: PassOptions): PassRepor
       skip(`the rank of its input '${x}' is unknown (no declared shape), so the per-channel constants cannot be shaped`);
       continue;
     }
-    if (rank < 2) {
-      skip(`its input '${x}' is ${rank}-D; BatchNormalization needs at least 2 axes`);
+    if (rank < 1 || (rank === 1 && affine.channels !== 1)) {
+      skip(`its input '${x}' is ${rank}-D, which does not fit its ${affine.channels} channels`);
       continue;
     }
     // Before opset 15 scale has x's type; from 15 on it may differ, so only a known x type is trusted.
@@ -77,8 +77,10 @@ export function batchNormToAffine(model: Model, options: PassOptions): PassRepor
 function replaceWithAffine(ix: GraphIndex, bn: Node, affine: BatchNormAffine, rank: number, dtype: number, opset: number): void {
   const label = nodeLabel(bn);
   const legacyBroadcast = opset < 7;
-  const dims = legacyBroadcast ? [affine.channels] : [affine.channels, ...new Array<number>(rank - 2).fill(1)];
-  const attributes = () => (legacyBroadcast ? [intAttr('broadcast', 1), intAttr('axis', 1)] : []);
+  // A 1-D x of size N is (N) with C = 1: k and shift are [1] then.
+  const dims = legacyBroadcast || rank < 2 ? [affine.channels] : [affine.channels, ...new Array<number>(rank - 2).fill(1)];
+  // Legacy broadcasting places the [C] constant at the channel axis: 1, or 0 for a 1-D x.
+  const attributes = () => (legacyBroadcast ? [intAttr('broadcast', 1), intAttr('axis', rank < 2 ? 0 : 1)] : []);
   const kName = ix.uniqueName(`${label}_k`);
   ix.addInitializer({ ...storeValues(kName, dtype, dims, affine.k).tensor, name: kName });
   const shiftName = ix.uniqueName(`${label}_shift`);

@@ -100,10 +100,11 @@ function mergeNext(facts: GraphFacts, bn: Node, opset: number): { merged?: strin
   }
   const bnName = nodeLabel(bn);
   if (candidate.opType === 'Mul') {
-    const s = storeValues('', scaleIn.tensor.dtype, [channels], scale);
+    // Stored in the parameters' own shape ([C], or C×D1×... for opset-6-to-8 spatial=0 statistics).
+    const s = storeValues('', scaleIn.tensor.dtype, scaleIn.tensor.dims, scale);
     replaceConstantInput(ix, bn, 1, s.tensor, `${bnName}_scale_merged`);
   }
-  const b = storeValues('', biasIn.tensor.dtype, [channels], bias);
+  const b = storeValues('', biasIn.tensor.dtype, biasIn.tensor.dims, bias);
   replaceConstantInput(ix, bn, 2, b.tensor, `${bnName}_B_merged`);
 
   // The BN now produces the merged node's output under its name.

@@ -3,6 +3,7 @@ import { broadcastDims, formatDims, normalizeAxis } from './broadcast.js';
 import { AttributeReader, KernelContext, kernelError } from './kernel.js';
 import { poolWindowOptions } from './pool.js';
 import { transposeGeometry } from './conv.js';
+import { batchNormGeometry } from './normalization.js';
 import { forwardGeometry, realOutputShape } from './windowGeometry.js';
 
 /**
@@ -26,18 +27,15 @@ interface ShapeContext {
 
 const sameAsFirst: ShapeRule = (_n, s) => [s[0]];
 
+// Binary ops whose opset-1-to-6 forms broadcast B onto A with the broadcast/axis attributes.
+const LEGACY_BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal']);
+
 function broadcastRule(node: Node, shapes: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
   const inputs = node.opType === 'Where' ? shapes : shapes.filter((_, i) => node.inputs[i]);
   if (inputs.some((s) => !s)) return [undefined];
   // Opset < 7 elementwise ops broadcast B onto A only when asked to (`broadcast` = 1): A's shape wins.
-  if (ctx.kernel.opset < 7 && ['Add', 'Sub', 'Mul', 'Div', 'Pow'].includes(node.opType)) return [inputs[0]];
+  if (ctx.kernel.opset < 7 && LEGACY_BROADCAST.has(node.opType)) return [inputs[0]];
   return [broadcastDims(node, inputs as Dims[])];
-}
-
-function checkChannels(node: Node, x: Dims, what: string, size: number | undefined, expected: number): void {
-  if (size !== undefined && size !== expected) {
-    throw kernelError(node, `${what} has ${size} values, but the input ${formatDims(x)} has ${expected} channels`);
-  }
 }
 
 const RULES: Record<string, ShapeRule> = {
@@ -65,14 +63,21 @@ const RULES: Record<string, ShapeRule> = {
   AveragePool: poolRule,
   GlobalAveragePool: (_n, [x]) => [x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : undefined],
   GlobalMaxPool: (_n, [x]) => [x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : undefined],
-  BatchNormalization(node, shapes) {
+  BatchNormalization(node, shapes, ctx) {
     const x = shapes[0];
     if (!x) return [undefined];
-    ['scale', 'B', 'mean', 'var'].forEach((what, i) => {
+    const { channels } = batchNormGeometry(ctx.kernel.opset, ctx.kernel.attrs.int('spatial', 1), x);
+    const what = ctx.kernel.opset < 9 && ctx.kernel.attrs.int('spatial', 1) === 0 ? 'elements (spatial=0: one per element of X[1:])' : 'channels';
+    ['scale', 'B', 'mean', 'var'].forEach((name, i) => {
       const s = shapes[i + 1];
-      if (s) checkChannels(node, x, `${what} '${node.inputs[i + 1]}'`, s.reduce((a, b) => a * b, 1), x[1]!);
+      const size = s?.reduce((a, b) => a * b, 1);
+      if (s && size !== channels) {
+        throw kernelError(node, `${name} '${node.inputs[i + 1]}' has ${size} values, but the input ${formatDims(x)} has ${channels} ${what}`);
+      }
     });
-    return [x];
+    // Y has X's shape; the optional running and saved statistics have the shape of the stored ones.
+    const stats = shapes[3] ?? shapes[4];
+    return [x, stats, stats, stats, stats];
   },
   Gemm(node, [a, b, c], ctx) {
     if (!a || !b) return [undefined];

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { BncError, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
+import { BncError, assertValidModel, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
@@ -150,6 +150,8 @@ export function registerConvert(program: Command): void {
       const reports = runPasses(model, passNames);
       for (const r of reports) for (const w of r.warnings) warn(`${r.pass}: ${w}`);
       validateGraph(model.graph);
+      // The converted model obeys the onnx checker's rules for its opset and IR version, or is not written.
+      assertValidModel(model, opts.output);
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
       // piece (tensor data straight from the model), never whole in memory.
       const bytes = opts.verify ? serializeOnnx(model) : undefined;

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { openModelShowingProgress } from '../openModel.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
+import { BncError, Model, assertValidModel, checkModel, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { DEFAULT_FOLD_MAX_ELEMENTS, FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
@@ -121,7 +121,10 @@ export function registerFoldBn(program: Command): void {
       const foldMaxElements = wholeNumber(opts.foldMaxElements ?? String(DEFAULT_FOLD_MAX_ELEMENTS), '--fold-max-elements', 0);
       const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
       const model = cloneModel(original);
+      const problemsBefore = checkModel(original);
       const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements });
+      // Never write a model the passes made invalid for its opset or IR version (onnx checker rules).
+      assertValidModel(model, opts.output, problemsBefore);
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
       // piece (tensor data straight from the model), never whole in memory.
       const bytes = opts.verify ? serializeOnnx(model) : undefined;
