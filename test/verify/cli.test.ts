@@ -57,7 +57,7 @@ describe('bnc verify (CLI)', () => {
     const r = bnc(['verify', modelA, broken, '--json', '--all-tensors', '--seed', '4']);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ schema: 'bnc.verify/1', verdict: 'different', exitCode: 1, matching: 'name' });
+    expect(report).toMatchObject({ schema: 'bnc.verify/2', verdict: 'different', exitCode: 1, matching: 'name' });
     expect(report.inputs.seeds).toEqual([4]);
     expect(report.outputs[0].name).toBe('scores');
     expect(report.allTensors.firstDiverging.name).toBe('c2');
@@ -85,7 +85,8 @@ describe('bnc verify (CLI)', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/bnc: error: the models read different inputs: .*a\.onnx has \[x\], .*other-input\.onnx has \[data\]/);
+    // One input each: paired by position, then the shapes disagree.
+    expect(r.stderr).toMatch(/bnc: error: input 'x' \(B: 'data'\) has shape \[1, 3, 10, 10\] in .*a\.onnx but \[1, 8\] in .*other-input\.onnx/);
   });
 
   it('usage errors exit 2; with --json the error is the one object on stdout', () => {
