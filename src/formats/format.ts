@@ -24,6 +24,11 @@ export interface OpenOptions {
    * a copy (the CLI sets this when it runs models on more than one thread).
    */
   sharedMemory?: boolean;
+  /**
+   * Caffe: the net's input shapes by input (blob) name, replacing the prototxt's (--input-shape). ONNX
+   * models keep their declared shapes; their symbolic dims are set when inputs are generated.
+   */
+  inputShapes?: Record<string, number[]>;
 }
 
 /**

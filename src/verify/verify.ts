@@ -4,7 +4,7 @@ import { BncError, DataType, Model, ValueInfo, describeNode, dtypeName, isFloatT
 import { writeFileAtomic } from '../io/atomicWrite.js';
 import { NpyArray, NpyDtype, encodeNpy, npyFileName, readNpy } from '../io/npy.js';
 import { RtTensor } from '../runtime/kernel.js';
-import { RunResult, checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
+import { RunOptions, RunResult, checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
 import { InputOverrides, concreteDims, generateInputs, openDims, symbolicDimsHint } from '../runtime/inputs.js';
 import { checkGeneratedInputSizes, runModelOf } from './limits.js';
 import { ComparatorOptions, EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, isClassScoreShape, toleranceFor } from './compare.js';
@@ -181,7 +181,7 @@ function npyAsInput(array: NpyArray, input: ValueInfo, file: string): RtTensor {
     checkInput(input, tensor);
   } catch (e) {
     if (e instanceof BncError) {
-      e.message = `${file}: ${e.message}`;
+      e.message = `${file}: ${e.message}${dtype === DataType.DOUBLE ? ' (save the array with .astype(np.float32))' : ''}`;
       e.file ??= file;
     }
     throw e;
@@ -322,9 +322,16 @@ export function prepareInputs(inputs: ValueInfo[], options: Omit<VerifyOptions, 
  * runModelOf, with a hint added to its errors when generated inputs had symbolic dims taken as 1 (the
  * usual reason a window or kernel does not fit): which input and dim, and the --input-shape to pass.
  */
-export function runWithShapeHint(file: string, model: Model, sample: InputSample, generated: readonly ValueInfo[], overridden: ReadonlySet<string>, keepAll: boolean): RunResult {
+export function runWithShapeHint(
+  file: string,
+  model: Model,
+  sample: InputSample,
+  generated: readonly ValueInfo[],
+  overridden: ReadonlySet<string>,
+  options: RunOptions = {},
+): RunResult {
   try {
-    return runModelOf(file, model, sample, { keepAll });
+    return runModelOf(file, model, sample, options);
   } catch (e) {
     if (e instanceof BncError) {
       const hint = symbolicDimsHint(generated, overridden);
@@ -686,12 +693,12 @@ export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyO
 
   prepared.samples.forEach((sample, k) => {
     const keepAll = !!options.allTensors;
-    const runA = runWithShapeHint(fileA, a, sample, generated, overridden, keepAll);
+    const runA = runWithShapeHint(fileA, a, sample, generated, overridden, { keepAll });
     let outputsB: Map<string, RtTensor>;
     let runB: RunResult | undefined;
     if (modelB) {
       const sampleB: InputSample = new Map(inputPairing.pairs.map(([va, nb]) => [nb, sample.get(va.name)!]));
-      runB = runWithShapeHint(fileB, modelB, sampleB, generatedB, new Set([...overridden].map((n) => inputPairing.pairs.find(([va]) => va.name === n)?.[1] ?? n)), keepAll);
+      runB = runWithShapeHint(fileB, modelB, sampleB, generatedB, new Set([...overridden].map((n) => inputPairing.pairs.find(([va]) => va.name === n)?.[1] ?? n)), { keepAll });
       outputsB = runB.outputs;
     } else outputsB = loadOutputs(outputsDir!, outputNamesB, k, sampleCount);
     pairing.pairs.forEach(([na, nb], i) => {

@@ -39,7 +39,7 @@ describe('bnc verify (CLI)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/outputs matched by name/);
-    expect(r.stdout).toMatch(/max abs\s+max rel\s+mean abs\s+cosine\s+top-1\s+top-5/);
+    expect(r.stdout).toMatch(/max abs\s+max rel\s+cosine\s+top-1\s+top-5\s+result/);
     expect(r.stdout).toMatch(/scores\s+\[1, 8\].*✓ pass/);
     expect(r.stdout).toMatch(/EQUIVALENT/);
     expect(r.stdout).not.toMatch(/\u001b\[/);
@@ -48,7 +48,7 @@ describe('bnc verify (CLI)', () => {
   it('one conv channel scaled by 1.01: exit 1, names the output; --all-tensors names the first diverging tensor', () => {
     const r = bnc(['verify', modelA, broken, '--all-tensors']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/DIFFERENT: 'scores' \(\d+ of 8 elements beyond tolerance; worst \[0, 6\]/);
+    expect(r.stdout).toMatch(/DIFFERENT: 'scores' \(\d+ of 8 elements beyond tolerance, worst \[0, 6\]/);
     expect(r.stdout).toMatch(/all tensors: 7 compared, 4 equal, 3 diverged/);
     expect(r.stdout).toMatch(/first diverging: c2 \[1, 8, 8, 8\], computed by Conv node 'conv2'/);
   });

@@ -10,6 +10,7 @@ import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
+import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
@@ -41,7 +42,7 @@ export interface ConvertResult {
   verify: VerifyReport | null;
 }
 
-interface ConvertCliOptions {
+interface ConvertCliOptions extends InputFlagOptions {
   output: string;
   opset?: string;
   batch?: string;
@@ -65,7 +66,7 @@ function integerOption(text: string, option: string, min: number, max = Number.M
 export function registerConvert(program: Command): void {
   const convert = program.command('convert').description('convert a model from another framework to ONNX');
   convert.exitOverride();
-  convert
+  const caffeToOnnx = convert
     .command('caffe-to-onnx')
     .description('convert a Caffe net (prototxt + caffemodel) to ONNX, BatchNorm+Scale merged, TEST-phase semantics')
     .argument('<prototxt>', 'net definition (.prototxt, deploy or train_val: the TEST net is built)')
@@ -75,7 +76,8 @@ export function registerConvert(program: Command): void {
     .option('--batch <n|dynamic>', "batch size of every input, or 'dynamic' for a symbolic batch axis (default: the prototxt's)")
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
-    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
+    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)");
+  addInputOptions(caffeToOnnx, "with --verify; --input-shape also sets the net's input shape")
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
     .exitOverride()
@@ -90,6 +92,10 @@ export function registerConvert(program: Command): void {
       }
       const caffemodel = opts.randomWeights ? undefined : (caffemodelArg ?? siblingCaffemodel(prototxt));
       const io = { force: !!opts.force, inputs: [prototxt, ...(caffemodel ? [caffemodel] : [])] };
+      const flags = parseInputFlags(opts);
+      if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
+        throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
+      }
       checkOutputPath(opts.output, io);
 
       const warnings: string[] = [];
@@ -100,14 +106,9 @@ export function registerConvert(program: Command): void {
       const loading = progressReporter(`reading ${path.basename(caffemodel ?? prototxt)}`, out);
       let conversion: CaffeConversion;
       try {
-        conversion = readCaffeFiles(prototxt, caffemodel, {
-          randomWeights: !!opts.randomWeights,
-          seed,
-          opset,
-          batch,
-          warn,
-          onProgress: loading.onProgress,
-        });
+        // --input-shape fixes the net's declared input shape (CaffeReadOptions.inputShapes).
+        const readOptions = { randomWeights: !!opts.randomWeights, seed, opset, batch, warn, onProgress: loading.onProgress, inputShapes: inputShapesOption(flags) };
+        conversion = readCaffeFiles(prototxt, caffemodel, readOptions);
       } finally {
         loading.finish();
       }
@@ -130,6 +131,7 @@ export function registerConvert(program: Command): void {
           verify = verifyModels(caffeModel, written, {
             fileA: prototxt,
             fileB: opts.output,
+            ...resolveInputs(flags, caffeModel),
             seed,
             tolerance: parseToleranceOptions([], []),
             onProgress: progress.onProgress,

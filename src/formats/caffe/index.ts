@@ -29,6 +29,8 @@ export function openCaffe(prototxt: string, options: OpenOptions & Pick<CaffeRea
     sharedMemory: options.sharedMemory,
     opset: options.opset,
     batch: options.batch,
+    // Fixes the declared input shape (--input-shape); read by readCaffeFiles once it knows the option.
+    ...{ inputShapes: options.inputShapes },
   });
 }
 
