@@ -5,6 +5,8 @@ import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
 import { parseNameMap, verifyModels } from '../../verify/verify.js';
 import { parseErrorStat } from '../../verify/statistics.js';
+import { renderHtmlReport } from '../../verify/htmlReport.js';
+import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
@@ -19,6 +21,7 @@ interface VerifyCliOptions extends InputFlagOptions {
   checkErrorStat: string;
   topK?: string;
   allowNonfinite?: boolean;
+  report?: string;
   seed: string;
   samples: string;
   rtol?: string[];
@@ -270,9 +273,10 @@ export function registerVerify(program: Command): void {
     .option('--save-inputs <dir>', 'write the inputs used as .npy files plus inputs.json')
     .option('--load-inputs <dir>', 'replay inputs written by --save-inputs')
     .option('--all-tensors', 'also compare every intermediate tensor both models compute, and name the first that diverges')
+    .option('--report <file.html>', 'write a self-contained HTML report: verdict, table, error histograms, error by depth with --all-tensors')
     .option('--weights-a <file>', 'Caffe weights of model A, when not beside its prototxt')
     .option('--weights-b <file>', 'Caffe weights of model B, when not beside its prototxt')
-    .option('-f, --force', 'let --save-inputs/--save-outputs replace existing files')
+    .option('-f, --force', 'let --save-inputs, --save-outputs and --report replace existing files')
     .option('--json', 'print one JSON object (VerifyReport, schema bnc.verify/2, in src/verify/report.ts)')
     .option('--threads <n>', THREADS_HELP)
     .action((fileA: string, fileB: string | undefined, opts: VerifyCliOptions, cmd: Command) => {
@@ -286,6 +290,9 @@ export function registerVerify(program: Command): void {
       const topK = opts.topK === undefined ? undefined : wholeNumber(opts.topK, '--top-k', 1);
       if (fileB === undefined && !opts.loadOutputs) {
         throw new BncError('verify needs a second model, or expected outputs with --load-outputs DIR', { code: 'USAGE' });
+      }
+      if (opts.report !== undefined) {
+        checkOutputPath(opts.report, { force: !!opts.force, inputs: [fileA, ...(fileB ? [fileB] : [])] });
       }
       if (fileB !== undefined && opts.loadOutputs) {
         throw new BncError(`--load-outputs replaces model B; give either ${fileB} or --load-outputs ${opts.loadOutputs}`, { code: 'USAGE' });
@@ -330,7 +337,11 @@ export function registerVerify(program: Command): void {
         progress.finish();
       }
       // Reader warnings were already shown on stderr; the JSON report carries them too.
-      report = { ...report, warnings: [...readerWarnings, ...report.warnings] };
+      report = { ...report, warnings: [...readerWarnings, ...report.warnings], htmlReport: opts.report ?? null };
+      if (opts.report !== undefined) {
+        const page = renderHtmlReport(report);
+        writeFileAtomic(opts.report, () => page, { force: !!opts.force, inputs: [fileA, ...(fileB ? [fileB] : [])] });
+      }
       if (out.json) out.result(report);
       else printVerifyReport(out, report);
       process.exitCode = report.exitCode;
