@@ -18,6 +18,11 @@ function num(x: JsonNumber | null | undefined): string {
   return abs < 1e-3 || abs >= 1e5 ? x.toExponential(3).replace(/\.?0+e/, 'e') : String(Number(x.toPrecision(4)));
 }
 
+/** Cosine near 1 as "1−2.3e-12", which says more than "1". */
+function cosine(x: JsonNumber): string {
+  return typeof x === 'number' && x < 1 && x > 0.999 ? `1−${(1 - x).toExponential(1)}` : num(x);
+}
+
 function percent(x: number | null): string {
   return x === null ? '–' : `${Number((x * 100).toFixed(2))}%`;
 }
@@ -102,7 +107,7 @@ function outputsTable(r: VerifyReport): string {
     const m = o.metrics;
     const name = `<code>${escapeHtml(o.name)}</code>${o.nameB !== o.name ? ` ↔ <code>${escapeHtml(o.nameB)}</code>` : ''}`;
     const cells = m
-      ? [num(m.maxAbsError), num(m.maxRelError), num(m.meanAbsError), num(m.cosineSimilarity), percent(m.top1Agreement), num(m.statistics?.smallestPassingAtol)]
+      ? [num(m.maxAbsError), num(m.maxRelError), num(m.meanAbsError), cosine(m.cosineSimilarity), percent(m.top1Agreement), num(m.statistics?.smallestPassingAtol)]
       : ['–', '–', '–', '–', '–', '–'];
     return `<tr data-output="${escapeHtml(o.name)}" class="${o.pass ? 'row-pass' : 'row-fail'}"><td>${name}</td><td>[${o.shape.join(', ')}]</td>${cells.map((c) => `<td class="num">${c}</td>`).join('')}${resultCell(o)}</tr>`;
   });
@@ -187,7 +192,7 @@ function allTensorsSection(r: VerifyReport): string {
   for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
     const y = yOf(e);
     grid.push(`<line x1="${left}" y1="${y}" x2="${W - right}" y2="${y}" stroke="${e === 0 ? '#cf222e' : '#eee'}"${e === 0 ? ' class="tolerance-line" stroke-dasharray="6 4"' : ''}/>`);
-    grid.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">1e${e}</text>`);
+    grid.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${e === lo ? '≤' : ''}1e${e}</text>`);
   }
   const points = at.tensors.map((t, i) => {
     const first = at.firstDiverging?.name === t.name;
@@ -198,7 +203,8 @@ function allTensorsSection(r: VerifyReport): string {
     if (first) {
       return (
         `<circle class="point first-diverging" ${attrs} cx="${x}" cy="${y}" r="7" fill="none" stroke="#cf222e" stroke-width="3">${title}</circle>` +
-        `<text x="${Number(x) + 10}" y="${Number(y) - 8}" fill="#cf222e">first diverging: ${escapeHtml(t.name)}</text>`
+        // Below the point, with a white halo, so the points after it stay readable.
+        `<text x="${Number(x) + 10}" y="${Number(y) + 22}" fill="#cf222e" stroke="#fff" stroke-width="4" paint-order="stroke">first diverging: ${escapeHtml(t.name)}</text>`
       );
     }
     return `<circle class="point ${t.pass ? 'ok' : 'diverged'}" ${attrs} cx="${x}" cy="${y}" r="3.5" fill="${t.pass ? '#1a7f37' : '#cf222e'}">${title}</circle>`;

@@ -50,7 +50,7 @@ describe('bnc verify (CLI)', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/DIFFERENT: 'scores' \(\d+ of 8 elements beyond tolerance, worst \[0, 6\]/);
     expect(r.stdout).toMatch(/all tensors: 7 compared, 4 equal, 3 diverged/);
-    expect(r.stdout).toMatch(/first diverging: c2 \[1, 8, 8, 8\], computed by Conv node 'conv2'/);
+    expect(r.stdout).toMatch(/first diverging: c2 \[1, 8, 8, 8\]\n\s+computed by Conv node 'conv2'/);
   });
 
   it('--json prints exactly one object on stdout, with the verdict and exit code', () => {

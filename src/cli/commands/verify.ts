@@ -167,7 +167,8 @@ export function printVerifyReport(out: Output, r: VerifyReport): void {
     );
     const f = at.firstDiverging;
     if (f) {
-      out.line(`  first diverging: ${c.red.bold(f.name)} ${shapeText(f.shape)}, computed by ${f.producer}`);
+      out.line(`  first diverging: ${c.red.bold(f.name)} ${shapeText(f.shape)}`);
+      out.line(`    computed by ${f.producer}`);
       out.line(`    max abs ${num(f.metrics.maxAbsError)}, max rel ${num(f.metrics.maxRelError)}, ${f.metrics.violations} elements beyond tolerance`);
       out.line(`    worst ${worstText(f.metrics)}`);
     }
