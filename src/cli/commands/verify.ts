@@ -92,7 +92,8 @@ function histogramLines(out: Output, bins: { decade: number | null | 'inf'; coun
   const pad = Math.max(...labels.map((l) => l.length));
   return bins.map((b, i) => {
     const cells = b.count === 0 ? 0 : Math.max(1, Math.round((b.count / most) * width));
-    return `    ${labels[i]!.padEnd(pad)}  ${out.color.cyan('█'.repeat(cells))}${cells ? ' ' : ''}${b.count}`;
+        // ▇ rather than █: the progress bar's block stays unique to stderr.
+    return `    ${labels[i]!.padEnd(pad)}  ${out.color.cyan('▇'.repeat(cells))}${cells ? ' ' : ''}${b.count}`;
   });
 }
 
@@ -215,6 +216,11 @@ function printOutputDetails(out: Output, r: VerifyReport, o: OutputReport): void
   const m = o.metrics;
   if (!m) return;
   out.line(`${c.bold(o.name)}${o.nameB !== o.name ? ` ↔ ${o.nameB}` : ''}`);
+  if (m.identical && m.failures.length === 0) {
+    out.line('  identical in every element');
+    out.line();
+    return;
+  }
   const s = m.statistics;
   if (s) {
     out.line(`  |a-b|      ${summaryText(s.abs)}`);
