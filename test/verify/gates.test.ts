@@ -172,6 +172,19 @@ describe.skipIf(!HAVE_SHARED)('saved outputs (--load-outputs) against onnxruntim
     expect(r.outputs[0]).toMatchObject({ name: 'output', nameB: 'ref_output' });
   });
 
+  it('several samples: --save-outputs writes sample<k>_ files and --load-outputs reads them back', () => {
+    const m = convNet();
+    const saved = path.join(dir, 'multi');
+    const direct = verifyModels(m, clone(m), options({ samples: 3, seed: 11, saveOutputsDir: saved }));
+    expect(fs.readdirSync(path.join(saved, 'b')).sort()).toEqual(['sample0_scores.npy', 'sample1_scores.npy', 'sample2_scores.npy']);
+    const loaded = verifyModels(m, { outputsDir: path.join(saved, 'b') }, options({ fileB: saved, samples: 3, seed: 11 }));
+    expect(loaded.verdict).toBe('equivalent');
+    expect(loaded.outputs[0]!.metrics).toMatchObject({ samples: 3, identical: true });
+    expect(direct.outputs[0]!.metrics!.identical).toBe(true);
+    // Other seeds than the files were made from: the outputs differ.
+    expect(verifyModels(m, { outputsDir: path.join(saved, 'b') }, options({ fileB: saved, samples: 3, seed: 12 })).verdict).toBe('different');
+  });
+
   it('a missing expected file is an error that says how to make it', () => {
     const e = bncErrorOf(() => verifyModels(readOnnxFile(modelFile), { outputsDir: dir }, options({ fileB: dir })));
     expect(e.message).toMatch(/no output\.npy for output 'output' \(write them with bnc run MODEL --save-outputs/);

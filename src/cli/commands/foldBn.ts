@@ -112,6 +112,9 @@ export function registerFoldBn(program: Command): void {
         throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
       }
       const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m), inputShapes: inputShapesOption(flags) });
+      if (!opts.verify && flags.shapes.size && !file.toLowerCase().endsWith('.prototxt')) {
+        out.warn('--input-shape sets the shape of --verify inputs (and of Caffe nets); without --verify it changes nothing in an ONNX model');
+      }
       const model = cloneModel(original);
       const folded = foldBatchNorms(model, opts);
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
