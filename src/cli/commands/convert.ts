@@ -10,6 +10,7 @@ import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
+import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
@@ -43,7 +44,7 @@ export interface ConvertResult {
   verify: VerifyReport | null;
 }
 
-interface ConvertCliOptions {
+interface ConvertCliOptions extends InputFlagOptions {
   output: string;
   opset?: string;
   batch?: string;
@@ -65,22 +66,6 @@ export function parseOutputsOption(values: string[]): string[] {
   return names;
 }
 
-/** --input-shape NAME=D0,D1,... (repeatable): input name → dims. */
-export function parseInputShapeOption(values: string[]): Record<string, number[]> {
-  const shapes: Record<string, number[]> = {};
-  for (const v of values) {
-    const eq = v.lastIndexOf('=');
-    const name = v.slice(0, eq).trim();
-    const sizes = v.slice(eq + 1).split(',').map((d) => d.trim());
-    if (eq <= 0 || sizes.some((d) => !/^\d+$/.test(d) || Number(d) <= 0 || !Number.isSafeInteger(Number(d)))) {
-      throw new BncError(`--input-shape ${JSON.stringify(v)}: expected NAME=D0,D1,... with positive whole sizes, e.g. data=1,3,368,368`, { code: 'USAGE' });
-    }
-    if (name in shapes) throw new BncError(`--input-shape: input '${name}' is given twice`, { code: 'USAGE' });
-    shapes[name] = sizes.map(Number);
-  }
-  return shapes;
-}
-
 function integerOption(text: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
@@ -94,7 +79,7 @@ function integerOption(text: string, option: string, min: number, max = Number.M
 export function registerConvert(program: Command): void {
   const convert = program.command('convert').description('convert a model from another framework to ONNX');
   convert.exitOverride();
-  convert
+  const caffeToOnnx = convert
     .command('caffe-to-onnx')
     .description('convert a Caffe net (prototxt + caffemodel) to ONNX, BatchNorm+Scale merged, TEST-phase semantics')
     .argument('<prototxt>', 'net definition (.prototxt, deploy or train_val: the TEST net is built)')
@@ -103,10 +88,10 @@ export function registerConvert(program: Command): void {
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 13; 15 when a BatchNorm needs training_mode)')
     .option('--batch <n|dynamic>', "batch size of every input, or 'dynamic' for a symbolic batch axis (default: the prototxt's)")
     .option('--outputs <blobs>', 'build the net only up to these blobs (comma-separated), which become the outputs: cuts off e.g. a Python layer after them', collect)
-    .option('--input-shape <name=dims>', 'replace a net input\'s declared shape, e.g. data=1,3,368,368 (repeatable; same rank)', collect)
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
-    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
+    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)");
+  addInputOptions(caffeToOnnx, "with --verify; --input-shape also sets the net's input shape")
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
     .exitOverride()
@@ -121,6 +106,10 @@ export function registerConvert(program: Command): void {
       }
       const caffemodel = opts.randomWeights ? undefined : (caffemodelArg ?? siblingCaffemodel(prototxt));
       const io = { force: !!opts.force, inputs: [prototxt, ...(caffemodel ? [caffemodel] : [])] };
+      const flags = parseInputFlags(opts);
+      if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
+        throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
+      }
       checkOutputPath(opts.output, io);
 
       const warnings: string[] = [];
@@ -131,13 +120,14 @@ export function registerConvert(program: Command): void {
       const loading = progressReporter(`reading ${path.basename(caffemodel ?? prototxt)}`, out);
       let conversion: CaffeConversion;
       try {
+        // --input-shape fixes the net's declared input shape (CaffeReadOptions.inputShapes).
         conversion = readCaffeFiles(prototxt, caffemodel, {
           randomWeights: !!opts.randomWeights,
           seed,
           opset,
           batch,
           outputs: opts.outputs ? parseOutputsOption(opts.outputs) : undefined,
-          inputShapes: opts.inputShape ? parseInputShapeOption(opts.inputShape) : undefined,
+          inputShapes: inputShapesOption(flags),
           warn,
           onProgress: loading.onProgress,
         });
@@ -165,6 +155,7 @@ export function registerConvert(program: Command): void {
           verify = verifyModels(caffeModel, written, {
             fileA: prototxt,
             fileB: opts.output,
+            ...resolveInputs(flags, caffeModel),
             seed,
             tolerance: parseToleranceOptions([], []),
             onProgress: progress.onProgress,

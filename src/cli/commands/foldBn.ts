@@ -11,6 +11,7 @@ import { verifyModels } from '../../verify/verify.js';
 import { Output, formatBytes } from '../output.js';
 import { printVerifyReport } from './verify.js';
 import { progressReporter } from '../progress.js';
+import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /**
  * The --json object of `bnc fold-bn` (one object on stdout):
@@ -76,7 +77,7 @@ export function foldBatchNorms(
   };
 }
 
-interface FoldBnOptions {
+interface FoldBnOptions extends InputFlagOptions {
   output: string;
   allowWeightCopy?: boolean;
   keepBn?: boolean;
@@ -98,7 +99,7 @@ export function wholeNumber(text: string, option: string, min: number): number {
 }
 
 export function registerFoldBn(program: Command): void {
-  program
+  const cmd = program
     .command('fold-bn')
     .description('fold BatchNormalization into the preceding Conv/ConvTranspose/Gemm/MatMul (bn-eval, fold-constants, merge-bn-scale, fold-bn, bn-to-affine, cleanup) and write ONNX')
     .argument('<model>', 'input model (.onnx, or Caffe .prototxt with its .caffemodel)')
@@ -109,7 +110,8 @@ export function registerFoldBn(program: Command): void {
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
-    .option('--samples <k>', 'number of --verify input samples', '1')
+    .option('--samples <k>', 'number of --verify input samples', '1');
+  addInputOptions(cmd, 'with --verify; --input-shape also fixes a Caffe net\'s input shape')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see FoldBnResult in src/cli/commands/foldBn.ts)')
     .action((file: string, opts: FoldBnOptions, cmd: Command) => withFile(file, () => {
@@ -119,7 +121,15 @@ export function registerFoldBn(program: Command): void {
       const seed = wholeNumber(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const foldMaxElements = wholeNumber(opts.foldMaxElements ?? String(DEFAULT_FOLD_MAX_ELEMENTS), '--fold-max-elements', 0);
-      const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const flags = parseInputFlags(opts);
+      // --input-shape fixes a Caffe net's input shape when it is read; the other flags feed --verify only.
+      if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
+        throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
+      }
+      const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m), inputShapes: inputShapesOption(flags) });
+      if (!opts.verify && flags.shapes.size && !file.toLowerCase().endsWith('.prototxt')) {
+        out.warn('--input-shape sets the shape of --verify inputs (and of Caffe nets); without --verify it changes nothing in an ONNX model');
+      }
       const model = cloneModel(original);
       const problemsBefore = checkModel(original);
       const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements });
@@ -140,6 +150,7 @@ export function registerFoldBn(program: Command): void {
           verify = verifyModels(reference, parseOnnx(bytes!, {}, opts.output), {
             fileA: file,
             fileB: opts.output,
+            ...resolveInputs(flags, reference),
             seed,
             samples,
             tolerance: parseToleranceOptions([], []),
