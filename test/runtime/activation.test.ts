@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BncError, DataType, floatAttr, intAttr } from '../../src/ir/index.js';
-import { NodeCase, bool, compareWithOrt, describeCase, f32, i32, i64, randomF32, randomInt, rng, runKernel } from '../helpers/kernelHarness.js';
+import { NodeCase, bool, compareWithOrt, describeCase, f32, i32, i64, randomF32, randomInt, rng, rt, runKernel } from '../helpers/kernelHarness.js';
 
 async function expectMatch(c: NodeCase, tol = { atol: 1e-6, rtol: 1e-5 }): Promise<void> {
   const mismatch = await compareWithOrt(c, tol);
@@ -36,6 +36,12 @@ describe('pointwise activations against onnxruntime', () => {
       });
     }
   }
+  it('Relu keeps NaN as onnxruntime does (max(NaN, 0) is NaN), on the float32 and float64 paths', async () => {
+    const xs = [NaN, -1, 0, 2, -NaN, 3, -4, NaN, 5, NaN];
+    await expectMatch({ op: 'Relu', opset: 14, inputs: [f32([xs.length], xs)] });
+    const out = runKernel({ op: 'Relu', opset: 14, inputs: [rt(DataType.DOUBLE, [xs.length], Float64Array.from(xs))] })[0]!;
+    expect(Array.from(out.data as Float64Array).map((v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', 0, 0, 2, 'NaN', 3, 0, 'NaN', 5, 'NaN']);
+  });
   it('Relu on int32 (opset 14)', async () => {
     await expectMatch({ op: 'Relu', opset: 14, inputs: [i32([5], [-3, 0, 7, -1, 2])] });
   });
