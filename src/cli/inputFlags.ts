@@ -61,11 +61,12 @@ function splitNameValue(text: string, option: string, form: string): [string, st
   return [text.slice(0, eq), text.slice(eq + 1)];
 }
 
-function numbers(text: string, option: string, form: string): number[] {
+/** Comma-separated numbers; errors quote the whole flag value (`whole`, e.g. data=1,3,x). */
+function numbers(text: string, option: string, form: string, whole = text): number[] {
   const parts = text.split(',').map((s) => s.trim());
   const values = parts.map(Number);
   if (parts.some((p) => p === '') || values.some((v) => !Number.isFinite(v))) {
-    throw new BncError(`${option} ${JSON.stringify(text)}: expected ${form}`, { code: 'USAGE' });
+    throw new BncError(`${option} ${JSON.stringify(whole)}: expected ${form}`, { code: 'USAGE' });
   }
   return values;
 }
@@ -84,14 +85,14 @@ function collectMap<T>(values: string[] | undefined, option: string, form: strin
 export function parseInputFlags(opts: InputFlagOptions): InputFlags {
   const files = collectMap(opts.input, '--input', 'name=file.npy', (v) => v);
   const shapes = collectMap(opts.inputShape, '--input-shape', 'name=D0,D1,... (whole numbers >= 1)', (v, whole) => {
-    const dims = numbers(v, '--input-shape', 'name=D0,D1,... (whole numbers >= 1)');
+    const dims = numbers(v, '--input-shape', 'name=D0,D1,... (whole numbers >= 1)', whole);
     if (dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
       throw new BncError(`--input-shape ${JSON.stringify(whole)}: expected name=D0,D1,... (whole numbers >= 1)`, { code: 'USAGE' });
     }
     return dims;
   });
   const ranges = collectMap(opts.inputRange, '--input-range', 'name=LO,HI with LO < HI', (v, whole) => {
-    const r = numbers(v, '--input-range', 'name=LO,HI with LO < HI');
+    const r = numbers(v, '--input-range', 'name=LO,HI with LO < HI', whole);
     if (r.length !== 2 || !(r[0]! < r[1]!)) throw new BncError(`--input-range ${JSON.stringify(whole)}: expected name=LO,HI with LO < HI`, { code: 'USAGE' });
     return [r[0]!, r[1]!] as [number, number];
   });

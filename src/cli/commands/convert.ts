@@ -10,6 +10,7 @@ import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
+import { OUTPUTS_HELP, outputsOption } from '../openModel.js';
 import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
@@ -59,13 +60,6 @@ interface ConvertCliOptions extends InputFlagOptions {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** --outputs BLOB[,BLOB...] (repeatable): the blob names, in order. */
-export function parseOutputsOption(values: string[]): string[] {
-  const names = values.flatMap((v) => v.split(',')).map((n) => n.trim());
-  if (names.some((n) => !n)) throw new BncError(`--outputs ${JSON.stringify(values.join(','))}: expected blob names separated by commas`, { code: 'USAGE' });
-  return names;
-}
-
 function integerOption(text: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
@@ -87,7 +81,7 @@ export function registerConvert(program: Command): void {
     .requiredOption('-o, --output <file>', 'output .onnx file')
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 13; 15 when a BatchNorm needs training_mode)')
     .option('--batch <n|dynamic>', "batch size of every input, or 'dynamic' for a symbolic batch axis (default: the prototxt's)")
-    .option('--outputs <blobs>', 'build the net only up to these blobs (comma-separated), which become the outputs: cuts off e.g. a Python layer after them', collect)
+    .option('--outputs <blobs>', OUTPUTS_HELP, collect)
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
     .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)");
@@ -126,7 +120,7 @@ export function registerConvert(program: Command): void {
           seed,
           opset,
           batch,
-          outputs: opts.outputs ? parseOutputsOption(opts.outputs) : undefined,
+          outputs: outputsOption(opts.outputs, [prototxt]),
           inputShapes: inputShapesOption(flags),
           warn,
           onProgress: loading.onProgress,

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { OUTPUTS_HELP, openModelShowingProgress, outputsOption } from '../openModel.js';
+
+const collectOutputs = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 import { BncError, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName } from '../../io/npy.js';
@@ -85,6 +87,7 @@ function formatNumber(v: number | null): string {
 }
 
 interface RunCliOptions extends InputFlagOptions {
+  outputs?: string[];
   seed: string;
   saveOutputs?: string;
   weights?: string;
@@ -102,6 +105,7 @@ export function registerRun(program: Command): void {
     .option('--seed <n>', 'seed for generated inputs: floats N(0,1), integers 0..9, bools 0/1; symbolic dims 1 unless --input-shape', '0')
     .option('--save-outputs <dir>', 'write each output to <dir>/<output name>.npy (the folder is created if needed)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--outputs <blobs>', OUTPUTS_HELP, collectOutputs)
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
     .option('--threads <n>', THREADS_HELP)
@@ -119,6 +123,7 @@ export function registerRun(program: Command): void {
           warn: (m) => out.warn(m),
           sharedMemory: threads > 1,
           inputShapes: inputShapesOption(flags),
+          outputs: outputsOption(opts.outputs, [file]),
         });
         checkSupported(model);
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { OUTPUTS_HELP, openModelShowingProgress, outputsOption } from '../openModel.js';
 import { BncError } from '../../ir/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
@@ -14,6 +14,7 @@ import { setDefaultThreads } from '../../runtime/engine.js';
 import { progressReporter } from '../progress.js';
 
 interface VerifyCliOptions extends InputFlagOptions {
+  outputs?: string[];
   inputMap?: string[];
   outputMap?: string[];
   loadOutputs?: string;
@@ -283,6 +284,7 @@ export function registerVerify(program: Command): void {
     .option('--report <file.html>', 'write a self-contained HTML report: verdict, table, error histograms, error by depth with --all-tensors')
     .option('--weights-a <file>', 'Caffe weights of model A, when not beside its prototxt')
     .option('--weights-b <file>', 'Caffe weights of model B, when not beside its prototxt')
+    .option('--outputs <blobs>', `${OUTPUTS_HELP} (each Caffe model)`, collect)
     .option('-f, --force', 'let --save-inputs, --save-outputs and --report replace existing files')
     .option('--json', 'print one JSON object (VerifyReport, schema bnc.verify/2, in src/verify/report.ts)')
     .option('--threads <n>', THREADS_HELP)
@@ -315,8 +317,9 @@ export function registerVerify(program: Command): void {
       // On worker threads, weights read into shared memory reach them without a copy.
       const sharedMemory = threads > 1;
       const inputShapes = inputShapesOption(flags);
-      const modelA = openModelShowingProgress(out, fileA, { weights: opts.weightsA, warn: warnFor(fileA), sharedMemory, inputShapes });
-      const modelB = fileB === undefined ? undefined : openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB), sharedMemory, inputShapes });
+      const outputs = outputsOption(opts.outputs, fileB === undefined ? [fileA] : [fileA, fileB]);
+      const modelA = openModelShowingProgress(out, fileA, { weights: opts.weightsA, warn: warnFor(fileA), sharedMemory, inputShapes, outputs });
+      const modelB = fileB === undefined ? undefined : openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB), sharedMemory, inputShapes, outputs });
       const inputs = resolveInputs(flags, modelA);
       const progress = progressReporter('verify', out);
       let report: VerifyReport;
