@@ -7,7 +7,7 @@ import { RtTensor } from '../runtime/kernel.js';
 import { RunOptions, RunResult, checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
 import { InputOverrides, concreteDims, generateInputs, openDims, symbolicDimsHint } from '../runtime/inputs.js';
 import { checkGeneratedInputSizes, runModelOf } from './limits.js';
-import { ComparatorOptions, EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, isClassScoreShape, toleranceFor } from './compare.js';
+import { ComparatorOptions, EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, isClassScoreShape, toleranceFor, unravelIndex } from './compare.js';
 import { DEFAULT_ERROR_STAT, ErrorStat, errorStatLabel } from './statistics.js';
 import {
   AllTensorsReport,
@@ -559,23 +559,11 @@ function firstNonFiniteTensor(model: Model, run: RunResult, names: readonly stri
       const v = d[i]!;
       if (v - v !== 0) {
         const producer = producerOf(model.graph, name);
-        return { tensor: name, producer: producer ? describeNode(model.graph, producer) : 'graph input', sample, index: unravel(i, t.dims), value: jsonNumber(v) };
+        return { tensor: name, producer: producer ? describeNode(model.graph, producer) : 'graph input', sample, index: unravelIndex(i, t.dims), value: jsonNumber(v) };
       }
     }
   }
   return null;
-}
-
-function unravel(flat: number, dims: readonly number[]): number[] {
-  const index = new Array<number>(dims.length).fill(0);
-  for (let axis = dims.length - 1; axis >= 0; axis--) {
-    const d = dims[axis]!;
-    if (d > 0) {
-      index[axis] = flat % d;
-      flat = Math.floor(flat / d);
-    }
-  }
-  return index;
 }
 
 function hasNonFinite(t: RtTensor): number {
