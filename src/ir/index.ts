@@ -5,3 +5,4 @@ export * from './query.js';
 export * from './validate.js';
 export * from './errors.js';
 export * from './clone.js';
+export * from './subgraphs.js';

@@ -1,4 +1,4 @@
-import { BncError, Model, Node, getAttribute, intAttr, onnxOpset, removeAttribute, setAttribute } from '../ir/index.js';
+import { BncError, Model, Node, allScopes, getAttribute, intAttr, onnxOpset, removeAttribute, scopeLabel, setAttribute, useCount } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { nodeLabel } from './constants.js';
 import { PassOptions, PassReport, emptyReport } from './pass.js';
@@ -20,35 +20,46 @@ import { PassOptions, PassReport, emptyReport } from './pass.js';
  *     with an error naming the BN and the output: those readers need training-mode values that an
  *     inference BN does not produce.
  * The report lists each BN whose computation changed (batch statistics → stored statistics).
+ * BNs inside subgraphs (If branches, Loop/Scan bodies, at any depth) are switched too; a read of an optional
+ * output from a nested subgraph counts as a reader.
  */
 export function batchNormEval(model: Model, _options: PassOptions): PassReport {
   const report = emptyReport('bn-eval');
-  const graph = model.graph;
   const opset = onnxOpset(model);
-  const bns = graph.nodes.filter(isBatchNorm);
+  const scopes = allScopes(model.graph).map((scope) => {
+    const where = scopeLabel(scope);
+    const label = (n: Node) => (where ? `${nodeLabel(n)} (in ${where})` : nodeLabel(n));
+    return { graph: scope.graph, label, bns: scope.graph.nodes.filter(isBatchNorm) };
+  });
 
   // Check every BN before changing any, so an error leaves the model untouched.
-  for (const bn of bns) {
-    for (let i = 1; i < bn.outputs.length; i++) {
-      const out = bn.outputs[i]!;
-      if (!out) continue;
-      const readers = graph.nodes.filter((n) => n.inputs.includes(out)).map((n) => `${n.opType} '${nodeLabel(n)}'`);
-      if (graph.outputs.some((o) => o.name === out)) readers.push('a graph output');
-      if (readers.length) {
-        throw new BncError(
-          `BatchNormalization '${nodeLabel(bn)}': its output '${out}' (${OPTIONAL_OUTPUTS[i - 1]}) is read by ${readers.join(', ')}; ` +
-            `an inference BN does not produce it. Remove that reader, or do not run bn-eval/fold-bn on this model`,
-          { code: 'BN_STATS_READ' },
-        );
+  for (const { graph, label, bns } of scopes) {
+    for (const bn of bns) {
+      for (let i = 1; i < bn.outputs.length; i++) {
+        const out = bn.outputs[i]!;
+        if (!out) continue;
+        const readers = graph.nodes.filter((n) => n.inputs.includes(out)).map((n) => `${n.opType} '${nodeLabel(n)}'`);
+        if (graph.outputs.some((o) => o.name === out)) readers.push('a graph output');
+        const direct = graph.nodes.reduce((k, n) => k + n.inputs.filter((v) => v === out).length, 0) + (graph.outputs.some((o) => o.name === out) ? 1 : 0);
+        if (useCount(graph, out) > direct) readers.push('a subgraph');
+        if (readers.length) {
+          throw new BncError(
+            `BatchNormalization '${label(bn)}': its output '${out}' (${OPTIONAL_OUTPUTS[i - 1]}) is read by ${readers.join(', ')}; ` +
+              `an inference BN does not produce it. Remove that reader, or do not run bn-eval/fold-bn on this model`,
+            { code: 'BN_STATS_READ' },
+          );
+        }
       }
     }
   }
 
-  for (const bn of bns) {
-    const what = switchToInference(bn, opset);
-    if (what.length) {
-      report.changed++;
-      report.changes.push(`${nodeLabel(bn)}: ${what.join('; ')} → uses stored statistics`);
+  for (const { label, bns } of scopes) {
+    for (const bn of bns) {
+      const what = switchToInference(bn, opset);
+      if (what.length) {
+        report.changed++;
+        report.changes.push(`${label(bn)}: ${what.join('; ')} → uses stored statistics`);
+      }
     }
   }
   return report;

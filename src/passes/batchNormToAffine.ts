@@ -1,8 +1,9 @@
-import { Model, Node, dtypeName, onnxOpset, uniqueName } from '../ir/index.js';
+import { Graph, Node, Model, Scope, allScopes, dtypeName, onnxOpset, scopeGraphs, scopeLabel, uniqueName } from '../ir/index.js';
 import { BatchNormAffine, batchNormAffine, checkBatchNormFolding, isBatchNorm, isInferenceBatchNorm } from './bnFoldability.js';
 import { FOLDABLE_FLOAT_TYPES, nodeLabel, resolveConstant, storeValues } from './constants.js';
 import { PassOptions, PassReport, emptyReport } from './pass.js';
 import { knownElemType, knownRank } from './shapeFacts.js';
+import { scopeView } from './scopeView.js';
 
 /**
  * bn-to-affine: a BatchNormalization with nothing to fold into becomes a per-channel Mul and Add.
@@ -20,13 +21,14 @@ import { knownElemType, knownRank } from './shapeFacts.js';
  *  4. The rank of x is known (declared shapes or a producer chain that fixes it) and at least 2, and its
  *     element type is known and float32, float64 or float16; otherwise the constants' shape or type would
  *     be a guess, and the BN is skipped with the reason.
+ * BNs inside subgraphs (If branches, Loop/Scan bodies) are rewritten the same way within their graph.
  */
 export function batchNormToAffine(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('bn-to-affine');
-  const graph = model.graph;
   const opset = onnxOpset(model);
-  for (const bn of graph.nodes.filter(isBatchNorm)) {
-    const label = nodeLabel(bn);
+  const bnsByScope = allScopes(model.graph).flatMap((s) => s.graph.nodes.filter(isBatchNorm).map((bn) => ({ ...s, where: scopeLabel(s), bn })));
+  for (const { graph, outer, where, bn } of bnsByScope) {
+    const label = where ? `${nodeLabel(bn)} (in ${where})` : nodeLabel(bn);
     const skip = (reason: string) => report.skipped.push({ node: label, reason });
     if (options.keepBn) {
       skip('kept as BatchNormalization (--keep-bn)');
@@ -37,18 +39,19 @@ export function batchNormToAffine(model: Model, options: PassOptions): PassRepor
       skip(mode.reason!);
       continue;
     }
-    const fold = checkBatchNormFolding(graph, bn, { opset, allowWeightCopy: options.allowWeightCopy });
+    const fold = checkBatchNormFolding(graph, bn, { opset, allowWeightCopy: options.allowWeightCopy, outer });
     if (fold.foldable) {
       skip(`it can be folded into ${fold.producer!.opType} '${nodeLabel(fold.producer!)}'; run fold-bn`);
       continue;
     }
-    const affine = batchNormAffine(graph, bn);
+    const affine = batchNormAffine(graph, bn, outer);
     if ('reason' in affine) {
       skip(affine.reason);
       continue;
     }
     const x = bn.inputs[0]!;
-    const rank = knownRank(graph, x) ?? knownRank(graph, bn.outputs[0]!);
+    const view = scopeView(graph, outer);
+    const rank = knownRank(view, x) ?? knownRank(view, bn.outputs[0]!);
     if (rank === undefined) {
       skip(`the rank of its input '${x}' is unknown (no declared shape), so the per-channel constants cannot be shaped`);
       continue;
@@ -58,28 +61,28 @@ export function batchNormToAffine(model: Model, options: PassOptions): PassRepor
       continue;
     }
     // Before opset 15 scale has x's type; from 15 on it may differ, so only a known x type is trusted.
-    const dtype = knownElemType(graph, x) ?? (opset < 15 ? resolveConstant(graph, bn.inputs[1]!)?.tensor.dtype : undefined);
+    const dtype = knownElemType(view, x) ?? (opset < 15 ? resolveConstant(graph, bn.inputs[1]!, outer)?.tensor.dtype : undefined);
     if (dtype === undefined || !FOLDABLE_FLOAT_TYPES.has(dtype)) {
       skip(dtype === undefined ? `the element type of its input '${x}' is unknown` : `its input is ${dtypeName(dtype)}; bn-to-affine writes float32, float64 or float16`);
       continue;
     }
-    replaceWithAffine(model, bn, affine, rank, dtype);
+    replaceWithAffine(graph, outer, bn, affine, rank, dtype);
     report.changed++;
     report.changes.push(`${label} → Mul + Add`);
   }
   return report;
 }
 
-function replaceWithAffine(model: Model, bn: Node, affine: BatchNormAffine, rank: number, dtype: number): void {
-  const graph = model.graph;
+function replaceWithAffine(graph: Graph, outer: Scope | undefined, bn: Node, affine: BatchNormAffine, rank: number, dtype: number): void {
   const label = nodeLabel(bn);
+  const around = scopeGraphs(outer);
   const dims = [affine.channels, ...new Array<number>(rank - 2).fill(1)];
-  const kName = uniqueName(graph, `${label}_k`);
+  const kName = uniqueName(graph, `${label}_k`, around);
   graph.initializers.push({ ...storeValues(kName, dtype, dims, affine.k).tensor, name: kName });
-  const shiftName = uniqueName(graph, `${label}_shift`);
+  const shiftName = uniqueName(graph, `${label}_shift`, around);
   graph.initializers.push({ ...storeValues(shiftName, dtype, dims, affine.shift).tensor, name: shiftName });
-  const scaled = uniqueName(graph, `${bn.outputs[0]}_scaled`);
-  const mul: Node = { name: uniqueName(graph, `${label}_mul`), opType: 'Mul', domain: '', inputs: [bn.inputs[0]!, kName], outputs: [scaled], attributes: [] };
-  const add: Node = { name: uniqueName(graph, `${label}_add`), opType: 'Add', domain: '', inputs: [scaled, shiftName], outputs: [bn.outputs[0]!], attributes: [] };
+  const scaled = uniqueName(graph, `${bn.outputs[0]}_scaled`, around);
+  const mul: Node = { name: uniqueName(graph, `${label}_mul`, around), opType: 'Mul', domain: '', inputs: [bn.inputs[0]!, kName], outputs: [scaled], attributes: [] };
+  const add: Node = { name: uniqueName(graph, `${label}_add`, around), opType: 'Add', domain: '', inputs: [scaled, shiftName], outputs: [bn.outputs[0]!], attributes: [] };
   graph.nodes.splice(graph.nodes.indexOf(bn), 1, mul, add);
 }

@@ -1,6 +1,7 @@
-import { Graph, Node, Tensor, dtypeName, getAttribute, isGraphInput, isGraphOutput, producerOf, useCount } from '../ir/index.js';
+import { Graph, Node, Scope, Tensor, allScopes, dtypeName, getAttribute, isGraphInput, isGraphOutput, producerOf, scopeLabel, useCount } from '../ir/index.js';
 import { ConstantSource, FOLDABLE_FLOAT_TYPES, constantValues, isSharedConstant, nodeLabel, resolveConstant } from './constants.js';
 import { knownRank } from './shapeFacts.js';
+import { scopeView } from './scopeView.js';
 
 /**
  * Whether each BatchNormalization could be folded into the node that produces its input, and if not, why.
@@ -22,6 +23,9 @@ import { knownRank } from './shapeFacts.js';
  *     MatMul output, axis 1 is not the feature axis and the BN does not fold).
  *  6. The weight and bias are read by no other node (folding in place would change that node too); with
  *     --allow-weight-copy this node gets a private copy instead.
+ * Inside a subgraph (If branch, Loop/Scan body) the same rules hold, with reads from nested subgraphs
+ * counted as reads, constants of the enclosing graphs taken as constants (the folded weight then becomes
+ * the subgraph's own initializer), and a producer in an enclosing graph never folded into.
  */
 export interface FoldCandidate {
   bn: Node;
@@ -38,6 +42,8 @@ export interface FoldabilityOptions {
   opset?: number;
   /** Count a BN whose only obstacle is a shared weight as foldable (the pass will copy the weight). */
   allowWeightCopy?: boolean;
+  /** The scope around `graph` when it is a subgraph (outer-scope constants count as constants). */
+  outer?: Scope;
 }
 
 export const FOLD_TARGETS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
@@ -79,12 +85,12 @@ export interface BatchNormAffine {
   shift: Float64Array;
 }
 
-export function batchNormAffine(graph: Graph, bn: Node): BatchNormAffine | { reason: string } {
+export function batchNormAffine(graph: Graph, bn: Node, outer?: Scope): BatchNormAffine | { reason: string } {
   const names = ['scale', 'B', 'mean', 'var'];
   const values: Float64Array[] = [];
   for (let i = 0; i < 4; i++) {
     const input = bn.inputs[i + 1] ?? '';
-    const v = constantValues(graph, input);
+    const v = constantValues(graph, input, outer);
     if (!v) return { reason: `its ${names[i]} input '${input}' is not a numeric constant` };
     values.push(v);
   }
@@ -103,8 +109,19 @@ export function batchNormAffine(graph: Graph, bn: Node): BatchNormAffine | { rea
   return { channels: c, k, shift };
 }
 
-export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions = {}): FoldCandidate[] {
-  return graph.nodes.filter(isBatchNorm).map((bn) => checkBatchNormFolding(graph, bn, options));
+/**
+ * Every BN of `graph` and of all its subgraphs (If/Loop/Scan bodies, at any depth), each judged in its own
+ * graph; `where` names the subgraph ("then_branch of If 'check'"), '' for the main graph.
+ */
+export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions = {}): (FoldCandidate & { where: string })[] {
+  const out: (FoldCandidate & { where: string })[] = [];
+  for (const scope of allScopes(graph)) {
+    const where = scopeLabel(scope);
+    for (const bn of scope.graph.nodes.filter(isBatchNorm)) {
+      out.push({ ...checkBatchNormFolding(scope.graph, bn, { ...options, outer: scope.outer }), where });
+    }
+  }
+  return out;
 }
 
 export function checkBatchNormFolding(graph: Graph, bn: Node, options: FoldabilityOptions = {}): FoldCandidate {
@@ -117,14 +134,21 @@ export function checkBatchNormFolding(graph: Graph, bn: Node, options: Foldabili
   });
   const mode = isInferenceBatchNorm(graph, bn, options.opset);
   if (!mode.ok) return no(mode.reason!);
-  const affine = batchNormAffine(graph, bn);
+  const outer = options.outer;
+  const affine = batchNormAffine(graph, bn, outer);
   if ('reason' in affine) return no(affine.reason);
   const C = affine.channels;
 
   const x = bn.inputs[0] ?? '';
   const producer = producerOf(graph, x);
   if (!producer) {
-    return no(isGraphInput(graph, x) ? `its input '${x}' is a graph input: there is no layer to fold into` : `its input '${x}' is a constant`);
+    if (isGraphInput(graph, x)) {
+      return no(`its input '${x}' is a ${outer ? 'subgraph' : 'graph'} input: there is no layer to fold into`);
+    }
+    if (outer && !graph.initializers.some((t) => t.name === x) && !resolveConstant(graph, x, outer)) {
+      return no(`its input '${x}' comes from the enclosing graph: a layer outside this subgraph is not folded into`);
+    }
+    return no(`its input '${x}' is a constant`);
   }
   const p = `${producer.opType} '${nodeLabel(producer)}'`;
   if (!FOLD_TARGETS.has(producer.opType) || !isOnnxDomain(producer)) {
@@ -136,25 +160,25 @@ export function checkBatchNormFolding(graph: Graph, bn: Node, options: Foldabili
   if (uses > 1) return no(`'${x}' (output of ${p}) is also read by ${uses - 1} other reader(s)`, producer);
 
   const weightName = producer.inputs[1] ?? '';
-  const weight = weightName ? resolveConstant(graph, weightName) : undefined;
+  const weight = weightName ? resolveConstant(graph, weightName, outer) : undefined;
   if (!weight) return no(`the weight '${weightName}' of ${p} is not a constant`, producer);
   const W = weight.tensor;
   if (!FOLDABLE_FLOAT_TYPES.has(W.dtype)) return no(`the weight of ${p} is ${dtypeName(W.dtype)}; fold-bn handles float32, float64 and float16`, producer);
   const biasName = producer.opType === 'MatMul' ? '' : producer.inputs[2] ?? '';
-  const bias = biasName ? resolveConstant(graph, biasName) : undefined;
+  const bias = biasName ? resolveConstant(graph, biasName, outer) : undefined;
   if (biasName && !bias) return no(`the bias '${biasName}' of ${p} is not a constant`, producer);
   if (bias && !FOLDABLE_FLOAT_TYPES.has(bias.tensor.dtype)) return no(`the bias of ${p} is ${dtypeName(bias.tensor.dtype)}`, producer);
 
-  const shapeProblem = checkShapes(graph, producer, W, bias?.tensor, C);
+  const shapeProblem = checkShapes(scopeView(graph, outer), producer, W, bias?.tensor, C);
   if (shapeProblem) return no(`${p}: ${shapeProblem}`, producer);
 
   const shared: [string, ConstantSource][] = [['weight', weight]];
   if (bias) shared.push(['bias', bias]);
   for (const [what, source] of shared) {
-    if (!isSharedConstant(graph, source)) continue;
+    if (!isSharedConstant(source)) continue;
     const name = source.chain[source.chain.length - 1]!;
     const readers = graph.nodes.filter((n) => n !== producer && source.chain.some((v) => n.inputs.includes(v)));
-    const by = readers.map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') || 'a graph output';
+    const by = readers.map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') || (outer ? 'another reader in an enclosing graph or subgraph' : 'a graph output or a subgraph');
     if (options.allowWeightCopy) return { bn, producer, foldable: true, sharedWeight: true };
     return no(`the ${what} '${name}' of ${p} is shared with ${by}; folding in place would change that node too (use --allow-weight-copy)`, producer, true);
   }

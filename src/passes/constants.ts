@@ -1,6 +1,7 @@
 import {
   DataType,
   Graph,
+  Scope,
   Node,
   Tensor,
   createTensor,
@@ -13,6 +14,9 @@ import {
   storageOf,
   tensorToFloat64,
   tensorToIntegers,
+  definesValue,
+  definingScope,
+  scopeGraphs,
   uniqueName,
   useCount,
 } from '../ir/index.js';
@@ -26,6 +30,8 @@ export interface ConstantSource {
   tensor: Tensor;
   /** The values read on the way, starting with the one asked for (an Identity chain lists each link). */
   chain: string[];
+  /** The graph that defines each link of `chain` (an enclosing graph's, for outer-scope values). */
+  graphs: Graph[];
 }
 
 const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
@@ -33,25 +39,37 @@ const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 // ConstantOfShape results larger than this are not materialised: they are never BN parameters or weights.
 const MAX_EXPANDED_ELEMENTS = 1 << 26;
 
-export function resolveConstant(graph: Graph, value: string): ConstantSource | undefined {
+/**
+ * The constant behind `value` as read in `graph`. `outer` is the scope around `graph` when it is a subgraph:
+ * a name `graph` does not define resolves in the enclosing graphs (outer-scope constants are constants).
+ */
+export function resolveConstant(graph: Graph, value: string, outer?: Scope): ConstantSource | undefined {
   const chain: string[] = [];
+  const graphs: Graph[] = [];
   let current = value;
   // Identity chains are short; the bound guards against a malformed graph with a cycle.
   for (let hops = 0; hops < 64 && current; hops++) {
+    if (outer && !definesValue(graph, current)) {
+      const owner = definingScope(outer, current);
+      if (!owner) return undefined;
+      graph = owner.graph;
+      outer = owner.outer;
+    }
     chain.push(current);
+    graphs.push(graph);
     const init = initializerOf(graph, current);
-    if (init) return { tensor: init, chain };
+    if (init) return { tensor: init, chain, graphs };
     const p = producerOf(graph, current);
     if (!p || !isOnnxDomain(p)) return undefined;
     if (p.opType === 'Constant') {
       const t = constantNodeTensor(p);
-      return t ? { tensor: t, chain } : undefined;
+      return t ? { tensor: t, chain, graphs } : undefined;
     }
     if (p.opType === 'ConstantOfShape') {
-      const shape = p.inputs[0] ? resolveConstant(graph, p.inputs[0]) : undefined;
+      const shape = p.inputs[0] ? resolveConstant(graph, p.inputs[0], outer) : undefined;
       if (!shape) return undefined;
       const t = expandConstantOfShape(p, tensorToIntegers(shape.tensor));
-      return t ? { tensor: t, chain: [...chain, ...shape.chain] } : undefined;
+      return t ? { tensor: t, chain: [...chain, ...shape.chain], graphs: [...graphs, ...shape.graphs] } : undefined;
     }
     if (p.opType !== 'Identity' || !p.inputs[0]) return undefined;
     current = p.inputs[0];
@@ -95,8 +113,8 @@ function expandConstantOfShape(node: Node, dims: number[]): Tensor | undefined {
 }
 
 /** A constant's values in float64, or undefined when the value is not a numeric constant. */
-export function constantValues(graph: Graph, value: string): Float64Array | undefined {
-  const c = value ? resolveConstant(graph, value) : undefined;
+export function constantValues(graph: Graph, value: string, outer?: Scope): Float64Array | undefined {
+  const c = value ? resolveConstant(graph, value, outer) : undefined;
   if (!c || !storageOf(c.tensor.dtype)) return undefined;
   try {
     return tensorToFloat64(c.tensor);
@@ -105,9 +123,12 @@ export function constantValues(graph: Graph, value: string): Float64Array | unde
   }
 }
 
-/** Whether any link of a constant's chain is read by more than one place (node input, graph output, subgraph). */
-export function isSharedConstant(graph: Graph, source: ConstantSource): boolean {
-  return source.chain.some((v) => useCount(graph, v) > 1);
+/**
+ * Whether any link of a constant's chain is read by more than one place (node input, graph output, read
+ * inside a subgraph), counted in the graph that defines the link.
+ */
+export function isSharedConstant(source: ConstantSource): boolean {
+  return source.chain.some((v, i) => useCount(source.graphs[i]!, v) > 1);
 }
 
 /** Float types a pass can rewrite: computed in float64, stored back in the same type. */
@@ -145,9 +166,11 @@ export function storeValues(name: string, dtype: DataType, dims: number[], value
  * Make `node` read `tensor` at input `index`. A plain initializer that only this node reads is updated in
  * place (its name kept); anything else (a shared weight, a Constant node, an initializer that is also a
  * graph input a caller could override) gets a new initializer under a fresh name derived from `baseName`,
- * and the old value is left for `cleanup` to drop when nothing reads it any more. Returns the name used.
+ * and the old value is left for `cleanup` to drop when nothing reads it any more. In a subgraph (`outer`
+ * given) a value of an enclosing graph is never changed: the new initializer goes into `graph`, under a name
+ * no enclosing or nested graph uses. Returns the name used.
  */
-export function replaceConstantInput(graph: Graph, node: Node, index: number, tensor: Tensor, baseName: string): string {
+export function replaceConstantInput(graph: Graph, node: Node, index: number, tensor: Tensor, baseName: string, outer?: Scope): string {
   const current = node.inputs[index] ?? '';
   const init = current ? initializerOf(graph, current) : undefined;
   if (init && !isGraphInput(graph, current) && useCount(graph, current) === 1) {
@@ -157,7 +180,7 @@ export function replaceConstantInput(graph: Graph, node: Node, index: number, te
     delete init.raw;
     return current;
   }
-  const name = uniqueName(graph, baseName);
+  const name = uniqueName(graph, baseName, scopeGraphs(outer));
   graph.initializers.push({ ...tensor, name, dims: [...tensor.dims] });
   while (node.inputs.length <= index) node.inputs.push('');
   node.inputs[index] = name;

@@ -1,4 +1,4 @@
-import { AttributeType, Graph, Model, Node, dtypeName, getAttribute, onnxOpset, removeNode, setAttribute, tensorToFloat64 } from '../ir/index.js';
+import { AttributeType, Graph, Model, Node, Scope, allScopes, dtypeName, scopeLabel, getAttribute, onnxOpset, removeNode, setAttribute, tensorToFloat64 } from '../ir/index.js';
 import { BatchNormAffine, batchNormAffine, checkBatchNormFolding, isBatchNorm } from './bnFoldability.js';
 import { nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
 import { PassOptions, PassReport, emptyReport } from './pass.js';
@@ -18,22 +18,32 @@ import { PassOptions, PassReport, emptyReport } from './pass.js';
  *  2. it reads the first output of a fold target;             5. the parameter shapes give C channels;
  *  3. that output has no other reader and is not a graph output;
  *  6. W and b are not shared with another node — with allowWeightCopy this node gets private copies.
+ * BNs inside subgraphs (If branches, Loop/Scan bodies, at any depth) fold the same way within their graph;
+ * they are reported as "bn (in then_branch of If 'check')".
  */
 export function foldBatchNormIntoConv(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('fold-bn');
-  const graph = model.graph;
   const opset = onnxOpset(model);
   const counts: Record<string, number> = {};
+  for (const scope of allScopes(model.graph)) foldInGraph(scope, opset, options, report, counts);
+  report.counts = counts;
+  return report;
+}
+
+function foldInGraph(scope: Scope, opset: number, options: PassOptions, report: PassReport, counts: Record<string, number>): void {
+  const { graph, outer } = scope;
+  const where = scopeLabel(scope);
+  const label = (n: Node) => (where ? `${nodeLabel(n)} (in ${where})` : nodeLabel(n));
   for (const bn of graph.nodes.filter(isBatchNorm)) {
-    const c = checkBatchNormFolding(graph, bn, { opset, allowWeightCopy: options.allowWeightCopy });
+    const c = checkBatchNormFolding(graph, bn, { opset, allowWeightCopy: options.allowWeightCopy, outer });
     if (!c.foldable || !c.producer) {
-      report.skipped.push({ node: nodeLabel(bn), reason: c.reason ?? 'not foldable' });
+      report.skipped.push({ node: label(bn), reason: c.reason ?? 'not foldable' });
       continue;
     }
     const producer = c.producer;
     const producerType = producer.opType;
-    const affine = batchNormAffine(graph, bn) as BatchNormAffine;
-    const rounding = foldInto(graph, producer, affine, opset);
+    const affine = batchNormAffine(graph, bn, outer) as BatchNormAffine;
+    const rounding = foldInto(graph, outer, producer, affine, opset);
     // The folded producer now computes the BN's output under its name.
     const oldOutput = producer.outputs[0]!;
     producer.outputs[0] = bn.outputs[0]!;
@@ -42,18 +52,16 @@ export function foldBatchNormIntoConv(model: Model, options: PassOptions): PassR
     counts[producerType] = (counts[producerType] ?? 0) + 1;
     report.changed++;
     report.changes.push(
-      `${nodeLabel(bn)} folded into ${producerType} '${nodeLabel(producer)}'` +
+      `${label(bn)} folded into ${producerType} '${nodeLabel(producer)}'` +
         (producerType !== producer.opType ? ` (now ${producer.opType})` : '') +
         (c.sharedWeight ? ' (weight copied: it was shared)' : ''),
     );
     for (const r of rounding) {
       report.warnings.push(
-        `${producer.opType} '${nodeLabel(producer)}': folded ${r.what} stored as ${dtypeName(r.dtype)}, max rounding error ${r.maxError.toExponential(2)} (${(r.maxError / (r.maxAbs || 1)).toExponential(2)} of the largest value)`,
+        `${producer.opType} '${label(producer)}': folded ${r.what} stored as ${dtypeName(r.dtype)}, max rounding error ${r.maxError.toExponential(2)} (${(r.maxError / (r.maxAbs || 1)).toExponential(2)} of the largest value)`,
       );
     }
   }
-  report.counts = counts;
-  return report;
 }
 
 interface Rounding {
@@ -64,14 +72,14 @@ interface Rounding {
 }
 
 /** Rewrite the producer's weight and bias; returns the float16 rounding it caused, if any. */
-function foldInto(graph: Graph, producer: Node, affine: BatchNormAffine, opset: number): Rounding[] {
-  const weightSource = resolveConstant(graph, producer.inputs[1]!)!;
+function foldInto(graph: Graph, outer: Scope | undefined, producer: Node, affine: BatchNormAffine, opset: number): Rounding[] {
+  const weightSource = resolveConstant(graph, producer.inputs[1]!, outer)!;
   const W = weightSource.tensor;
   const w = tensorToFloat64(W);
   const { k, shift, channels } = affine;
   let foldedBias: { values: Float64Array; dims: number[]; dtype: number };
   const biasInput = producer.opType === 'MatMul' ? '' : producer.inputs[2] ?? '';
-  const biasTensor = biasInput ? resolveConstant(graph, biasInput)!.tensor : undefined;
+  const biasTensor = biasInput ? resolveConstant(graph, biasInput, outer)!.tensor : undefined;
   const b = biasTensor ? tensorToFloat64(biasTensor) : undefined;
 
   if (producer.opType === 'Conv') {
@@ -98,9 +106,9 @@ function foldInto(graph: Graph, producer: Node, affine: BatchNormAffine, opset: 
 
   const rounding: Rounding[] = [];
   const storedW = storeValues(W.name, W.dtype, W.dims, w);
-  replaceConstantInput(graph, producer, 1, storedW.tensor, `${weightSource.chain[weightSource.chain.length - 1]}_bnfolded`);
+  replaceConstantInput(graph, producer, 1, storedW.tensor, `${weightSource.chain[weightSource.chain.length - 1]}_bnfolded`, outer);
   const storedB = storeValues('', foldedBias.dtype, foldedBias.dims, foldedBias.values);
-  replaceConstantInput(graph, producer, 2, storedB.tensor, biasInput ? `${biasInput}_bnfolded` : `${nodeLabel(producer)}_bias_bnfolded`);
+  replaceConstantInput(graph, producer, 2, storedB.tensor, biasInput ? `${biasInput}_bnfolded` : `${nodeLabel(producer)}_bias_bnfolded`, outer);
   if (storedW.maxRoundingError > 0) rounding.push({ what: 'weight', dtype: W.dtype, maxError: storedW.maxRoundingError, maxAbs: storedW.maxAbs });
   if (storedB.maxRoundingError > 0) rounding.push({ what: 'bias', dtype: foldedBias.dtype, maxError: storedB.maxRoundingError, maxAbs: storedB.maxAbs });
   return rounding;

@@ -1,8 +1,9 @@
-import { Graph, Model, Node, consumersOf, isGraphOutput, removeNode, useCount } from '../ir/index.js';
+import { Graph, Model, Node, Scope, allScopes, consumersOf, isGraphOutput, removeNode, scopeLabel, useCount } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { FOLDABLE_FLOAT_TYPES, constantValues, nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
 import { PassOptions, PassReport, emptyReport } from './pass.js';
 import { knownRank } from './shapeFacts.js';
+import { scopeView } from './scopeView.js';
 
 /**
  * merge-bn-scale: merge a per-channel Mul and/or Add that follows a BatchNormalization into the BN itself.
@@ -23,23 +24,29 @@ import { knownRank } from './shapeFacts.js';
  *     scalar. Its rank must not exceed the BN input's (that would change the output shape); when that rank
  *     cannot be told, only scalars and 1-element constants of rank <= 1 merge.
  *  3. The BN's scale and B are constants of a float type (written back in that type).
+ * BNs inside subgraphs (If branches, Loop/Scan bodies) merge the same way within their graph; a Mul/Add
+ * constant may come from an enclosing graph, and a read from a nested subgraph counts as a reader.
  */
 export function mergeBatchNormScale(model: Model, _options: PassOptions): PassReport {
   const report = emptyReport('merge-bn-scale');
-  const graph = model.graph;
-  for (const bn of graph.nodes.filter(isBatchNorm)) {
-    const merged: string[] = [];
-    for (;;) {
-      const step = mergeNext(graph, bn);
-      if (step.merged) merged.push(step.merged);
-      else {
-        if (step.skip) report.skipped.push({ node: nodeLabel(bn), reason: step.skip });
-        break;
+  for (const scope of allScopes(model.graph)) {
+    const { graph, outer } = scope;
+    const where = scopeLabel(scope);
+    for (const bn of graph.nodes.filter(isBatchNorm)) {
+      const label = where ? `${nodeLabel(bn)} (in ${where})` : nodeLabel(bn);
+      const merged: string[] = [];
+      for (;;) {
+        const step = mergeNext(graph, outer, bn);
+        if (step.merged) merged.push(step.merged);
+        else {
+          if (step.skip) report.skipped.push({ node: label, reason: step.skip });
+          break;
+        }
       }
-    }
-    if (merged.length) {
-      report.changed++;
-      report.changes.push(`${nodeLabel(bn)} merged with ${merged.join(' and ')}`);
+      if (merged.length) {
+        report.changed++;
+        report.changes.push(`${label} merged with ${merged.join(' and ')}`);
+      }
     }
   }
   return report;
@@ -48,7 +55,7 @@ export function mergeBatchNormScale(model: Model, _options: PassOptions): PassRe
 const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 
 /** Merge the Mul/Add reading the BN's output, if legal. `skip` explains a candidate that could not merge. */
-function mergeNext(graph: Graph, bn: Node): { merged?: string; skip?: string } {
+function mergeNext(graph: Graph, outer: Scope | undefined, bn: Node): { merged?: string; skip?: string } {
   const y = bn.outputs[0] ?? '';
   const consumers = consumersOf(graph, y);
   const candidate = consumers.find((n) => (n.opType === 'Mul' || n.opType === 'Add') && isOnnxDomain(n));
@@ -56,24 +63,25 @@ function mergeNext(graph: Graph, bn: Node): { merged?: string; skip?: string } {
   const what = `${candidate.opType} '${nodeLabel(candidate)}'`;
   if (candidate.inputs.length !== 2 || candidate.inputs[0] === candidate.inputs[1]) return {};
   const other = candidate.inputs[0] === y ? candidate.inputs[1]! : candidate.inputs[0]!;
-  const source = resolveConstant(graph, other);
-  const values = constantValues(graph, other);
+  const source = resolveConstant(graph, other, outer);
+  const values = constantValues(graph, other, outer);
   // A Mul/Add with a computed operand (a residual sum, a squeeze-excitation scale) is not a Scale layer.
   if (!source || !values) return {};
   if (isGraphOutput(graph, y)) return { skip: `its output '${y}' is a graph output, so ${what} cannot be merged into it` };
   if (useCount(graph, y) !== 1) return { skip: `its output '${y}' is also read by other nodes besides ${what}` };
 
-  const scaleIn = resolveConstant(graph, bn.inputs[1] ?? '');
-  const biasIn = resolveConstant(graph, bn.inputs[2] ?? '');
+  const scaleIn = resolveConstant(graph, bn.inputs[1] ?? '', outer);
+  const biasIn = resolveConstant(graph, bn.inputs[2] ?? '', outer);
   if (!scaleIn || !biasIn) return { skip: `its scale or B is not a constant` };
   if (!FOLDABLE_FLOAT_TYPES.has(scaleIn.tensor.dtype) || !FOLDABLE_FLOAT_TYPES.has(biasIn.tensor.dtype)) {
     return { skip: `its scale or B is not float32, float64 or float16` };
   }
-  const scale = constantValues(graph, bn.inputs[1]!)!;
-  const bias = constantValues(graph, bn.inputs[2]!)!;
+  const scale = constantValues(graph, bn.inputs[1]!, outer)!;
+  const bias = constantValues(graph, bn.inputs[2]!, outer)!;
   const channels = scale.length;
   if (bias.length !== channels) return { skip: `its scale and B have different lengths` };
-  const rank = knownRank(graph, bn.inputs[0] ?? '') ?? knownRank(graph, y) ?? knownRank(graph, candidate.outputs[0] ?? '');
+  const view = scopeView(graph, outer);
+  const rank = knownRank(view, bn.inputs[0] ?? '') ?? knownRank(view, y) ?? knownRank(view, candidate.outputs[0] ?? '');
   const perChannel = perChannelValues(source.tensor.dims, values, rank, channels);
   if (typeof perChannel === 'string') return { skip: `${what}: ${perChannel}` };
 
@@ -88,10 +96,10 @@ function mergeNext(graph: Graph, bn: Node): { merged?: string; skip?: string } {
   const bnName = nodeLabel(bn);
   if (candidate.opType === 'Mul') {
     const s = storeValues('', scaleIn.tensor.dtype, [channels], scale);
-    replaceConstantInput(graph, bn, 1, s.tensor, `${bnName}_scale_merged`);
+    replaceConstantInput(graph, bn, 1, s.tensor, `${bnName}_scale_merged`, outer);
   }
   const b = storeValues('', biasIn.tensor.dtype, [channels], bias);
-  replaceConstantInput(graph, bn, 2, b.tensor, `${bnName}_B_merged`);
+  replaceConstantInput(graph, bn, 2, b.tensor, `${bnName}_B_merged`, outer);
 
   // The BN now produces the merged node's output under its name.
   bn.outputs[0] = candidate.outputs[0]!;
