@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AttributeType,
+  DataType,
+  Graph,
+  Model,
+  Node,
+  Tensor,
+  ValueInfo,
+  cloneModel as structureClone,
+  createTensor,
+  emptyGraph,
+  intAttr,
+  intsAttr,
+  tensorValueInfo,
+  validateGraph,
+} from '../../src/ir/index.js';
+import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
+import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../src/passes/index.js';
+import { summarizeModel } from '../../src/inspect/summary.js';
+import { OrtFeeds } from '../helpers/ort.js';
+import { buildModel, cloneModel, f32, floatInput, node, normal, rng, runModel, uniform } from './graphBuilder.js';
+
+// Conv + BatchNormalization inside If branches and Loop bodies: counted by inspect, folded by fold-bn,
+// with uses from inside subgraphs counted as uses; every model checked in onnxruntime before and after.
+
+const C = 4;
+const r = rng(7);
+const X_DIMS = [1, 3, 6, 6];
+const x = normal(r, 108, 1);
+
+function bnInits(p: string, c = C): Tensor[] {
+  return [
+    f32(`${p}_scale`, [c], uniform(r, c, 0.5, 1.5)),
+    f32(`${p}_B`, [c], normal(r, c, 0.3)),
+    f32(`${p}_mean`, [c], normal(r, c, 0.3)),
+    f32(`${p}_var`, [c], uniform(r, c, 0.2, 2)),
+  ];
+}
+const bnNode = (p: string, input: string, output: string) =>
+  node('BatchNormalization', [input, `${p}_scale`, `${p}_B`, `${p}_mean`, `${p}_var`], [output], [], p);
+const convNode = (name: string, input: string, w: string, output: string) =>
+  node('Conv', [input, w], [output], [intsAttr('pads', [1, 1, 1, 1]), intsAttr('kernel_shape', [3, 3])], name);
+const weight = (name: string, cin = 3) => f32(name, [C, cin, 3, 3], normal(r, C * cin * 9, 0.3));
+
+function subgraph(name: string, opts: { nodes: Node[]; inputs?: ValueInfo[]; outputs: ValueInfo[]; initializers?: Tensor[] }): Graph {
+  const g = emptyGraph(name);
+  g.nodes = opts.nodes;
+  g.inputs = opts.inputs ?? [];
+  g.outputs = opts.outputs;
+  g.initializers = opts.initializers ?? [];
+  return g;
+}
+const graphAttr = (name: string, g: Graph) => ({ name, type: AttributeType.GRAPH, g });
+const floatOut = (name: string) => tensorValueInfo(name, DataType.FLOAT, undefined);
+
+/**
+ * Main: y0 = BN(Conv(x)); If(flag > 0): then = Relu(BN_t(Conv(x, W_outer))) with the BN parameters in the
+ * main graph, else = BN_e(Conv(x, W_e)) with everything in the branch. Output: the If's result and y0.
+ */
+function ifModel(): Model {
+  const thenG = subgraph('then', {
+    nodes: [convNode('conv_t', 'x', 'W_outer', 't_c'), bnNode('bn_t', 't_c', 't_bn'), node('Relu', ['t_bn'], ['t_out'])],
+    outputs: [floatOut('t_out')],
+  });
+  const elseG = subgraph('else', {
+    nodes: [convNode('conv_e', 'x', 'W_e', 'e_c'), bnNode('bn_e', 'e_c', 'e_out')],
+    outputs: [floatOut('e_out')],
+    initializers: [weight('W_e'), ...bnInits('bn_e')],
+  });
+  return buildModel({
+    nodes: [
+      convNode('conv0', 'x', 'W0', 'c0'),
+      bnNode('bn0', 'c0', 'y0'),
+      node('Cast', ['flag'], ['cond'], [intAttr('to', DataType.BOOL)]),
+      { ...node('If', ['cond'], ['y'], [], 'if0'), attributes: [graphAttr('then_branch', thenG), graphAttr('else_branch', elseG)] },
+    ],
+    inputs: [floatInput('x', X_DIMS), floatInput('flag', [])],
+    outputs: ['y', 'y0'],
+    initializers: [weight('W0'), ...bnInits('bn0'), weight('W_outer'), ...bnInits('bn_t')],
+  });
+}
+
+/** Loop 3 times: s ← s + BN(Conv(s)) (weights in the body), with the per-step state as a scan output. */
+function loopModel(): Model {
+  const body = subgraph('body', {
+    inputs: [tensorValueInfo('i', DataType.INT64, []), tensorValueInfo('cond_in', DataType.BOOL, []), floatOut('s')],
+    nodes: [
+      convNode('conv_b', 's', 'W_b', 'b_c'),
+      bnNode('bn_b', 'b_c', 'b_bn'),
+      node('Add', ['s', 'b_bn'], ['s_next']),
+      node('Identity', ['cond_in'], ['cond_out']),
+      node('Identity', ['s_next'], ['s_scan']),
+    ],
+    outputs: [tensorValueInfo('cond_out', DataType.BOOL, []), floatOut('s_next'), floatOut('s_scan')],
+    initializers: [weight('W_b', C), ...bnInits('bn_b')],
+  });
+  return buildModel({
+    nodes: [
+      convNode('conv_in', 'x', 'W_in', 's0'),
+      { ...node('Loop', ['M', 'go', 's0'], ['s_final', 'steps'], [], 'loop0'), attributes: [graphAttr('body', body)] },
+    ],
+    inputs: [floatInput('x', X_DIMS)],
+    outputs: ['s_final', 'steps'],
+    initializers: [
+      weight('W_in'),
+      createTensor('M', DataType.INT64, [], BigInt64Array.of(3n)),
+      createTensor('go', DataType.BOOL, [], Uint8Array.of(1)),
+    ],
+  });
+}
+
+async function expectSameOutputs(a: Model, b: Model, feeds: OrtFeeds): Promise<void> {
+  const [ra, rb] = await Promise.all([runModel(a, feeds), runModel(b, feeds)]);
+  expect(Object.keys(rb).sort()).toEqual(Object.keys(ra).sort());
+  for (const k of Object.keys(ra)) {
+    const p = ra[k]!.data;
+    const q = rb[k]!.data;
+    expect(q.length, k).toBe(p.length);
+    let scale = 0;
+    for (let i = 0; i < p.length; i++) scale = Math.max(scale, Math.abs(p[i]!));
+    let worst = 0;
+    for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i]! - q[i]!) / (1e-5 * scale + 1e-5 * Math.abs(p[i]!)));
+    expect(worst, `output ${k}`).toBeLessThanOrEqual(1);
+  }
+}
+
+function countEverywhere(model: Model, opType: string): number {
+  const count = (g: Graph): number =>
+    g.nodes.reduce((k, n) => k + (n.opType === opType ? 1 : 0) + n.attributes.reduce((j, a) => j + (a.g ? count(a.g) : 0), 0), 0);
+  return count(model.graph);
+}
+
+function fold(model: Model, options: { allowWeightCopy?: boolean } = {}, passes = FOLD_BN_PIPELINE) {
+  const out = cloneModel(model);
+  const reports = runPasses(out, passes, options);
+  // What is written must read back and validate (every subgraph read resolves).
+  const back = parseOnnx(serializeOnnx(out));
+  validateGraph(back.graph);
+  return { out: back, report: (n: string) => reports.find((p) => p.pass === n) as PassReport };
+}
+
+describe('BatchNormalization inside If branches', () => {
+  it('inspect counts nodes, ops, BNs and parameters in both branches', () => {
+    const s = summarizeModel(ifModel());
+    expect(s.nodeCount).toBe(4 + 3 + 2);
+    expect(s.subgraphs).toEqual({ count: 2, nodeCount: 5 });
+    expect(s.opHistogram.Conv).toBe(3);
+    expect(s.batchNorm.count).toBe(3);
+    expect(s.batchNorm.foldable).toBe(3);
+    // W0, W_outer (4·3·9 each) + 2×4 BN vectors in the main graph; W_e + 4 BN vectors in the else branch.
+    expect(s.initializerCount).toBe(2 + 8 + 5);
+    expect(s.parameterCount).toBe(3 * 108 + 12 * 4);
+  });
+
+  it('fold-bn folds the BNs in both branches and the outputs match onnxruntime for either branch', async () => {
+    const model = ifModel();
+    const { out, report } = fold(model);
+    expect(countEverywhere(out, 'BatchNormalization')).toBe(0);
+    expect(report('fold-bn').changed).toBe(3);
+    expect(report('fold-bn').changes.some((c) => c.includes("then_branch of If 'if0'"))).toBe(true);
+    // W_outer and bn_t's parameters were read only by the then branch: the folded copy lives there now.
+    expect(out.graph.initializers.map((t) => t.name)).not.toContain('W_outer');
+    for (const flag of [1, -1]) {
+      await expectSameOutputs(model, out, { x: { data: x, dims: X_DIMS }, flag: { data: Float32Array.of(flag), dims: [] } });
+    }
+  });
+
+  it('a Conv output that a branch also reads is not folded into, and stays', async () => {
+    const model = ifModel();
+    // The then branch now reads c0 (main graph Conv output) too: c0 has two readers.
+    const thenG = model.graph.nodes[3]!.attributes[0]!.g!;
+    thenG.nodes.push(node('Add', ['t_out', 'c0'], ['t_sum']));
+    thenG.outputs = [floatOut('t_sum')];
+    const { out, report } = fold(model);
+    const skipped = report('fold-bn').skipped.find((s) => s.node === 'bn0');
+    expect(skipped?.reason).toMatch(/'c0' .* also read by 1 other reader/);
+    expect(countEverywhere(out, 'BatchNormalization')).toBe(0); // bn0 became Mul + Add
+    expect(out.graph.nodes.some((n) => n.outputs.includes('c0'))).toBe(true);
+    await expectSameOutputs(model, out, { x: { data: x, dims: X_DIMS }, flag: { data: Float32Array.of(1), dims: [] } });
+  });
+
+  it('a weight shared between the main graph and a branch is not changed in place', async () => {
+    const model = ifModel();
+    const thenG = model.graph.nodes[3]!.attributes[0]!.g!;
+    thenG.nodes[0]!.inputs[1] = 'W0';
+    const { report } = fold(model, {}, ['fold-bn']);
+    expect(report('fold-bn').skipped.find((s) => s.node.startsWith('bn_t'))?.reason).toMatch(/'W0' .* shared/);
+    expect(report('fold-bn').skipped.find((s) => s.node === 'bn0')?.reason).toMatch(/'W0' .* shared/);
+    const copied = fold(model, { allowWeightCopy: true });
+    expect(countEverywhere(copied.out, 'BatchNormalization')).toBe(0);
+    for (const flag of [1, -1]) {
+      await expectSameOutputs(model, copied.out, { x: { data: x, dims: X_DIMS }, flag: { data: Float32Array.of(flag), dims: [] } });
+    }
+  });
+
+  it('cleanup keeps an initializer and a node that only a branch reads', () => {
+    const model = ifModel();
+    const { out } = fold(model, {}, ['cleanup']);
+    expect(out.graph.initializers.map((t) => t.name)).toContain('W_outer');
+    // A dead node inside a branch goes; the branch's outputs stay.
+    const m2 = ifModel();
+    m2.graph.nodes[3]!.attributes[1]!.g!.nodes.push(node('Relu', ['e_c'], ['e_dead']));
+    const cleaned = fold(m2, {}, ['cleanup']);
+    const elseG = cleaned.out.graph.nodes.find((n) => n.opType === 'If')!.attributes[1]!.g!;
+    expect(elseG.nodes.map((n) => n.opType)).toEqual(['Conv', 'BatchNormalization']);
+    expect(cleaned.report('cleanup').changes.join()).toMatch(/else_branch of If 'if0'/);
+  });
+});
+
+describe('BatchNormalization inside a Loop body', () => {
+  it('folds into the Conv in the body; final state and scan output match onnxruntime', async () => {
+    const model = loopModel();
+    expect(summarizeModel(model).batchNorm).toMatchObject({ count: 1, foldable: 1 });
+    const { out } = fold(model);
+    expect(countEverywhere(out, 'BatchNormalization')).toBe(0);
+    await expectSameOutputs(model, out, { x: { data: x, dims: X_DIMS } });
+  });
+
+  it('a BN whose input is a body input is rewritten to Mul + Add inside the body, not folded', async () => {
+    const model = loopModel();
+    const body = model.graph.nodes[1]!.attributes[0]!.g!;
+    // BN directly on the loop-carried state, with a declared rank for bn-to-affine.
+    body.nodes[1]!.inputs[0] = 's';
+    body.inputs[2] = floatInput('s', [1, C, 6, 6]);
+    const { out, report } = fold(model);
+    expect(report('fold-bn').skipped[0]!.reason).toMatch(/'s' is a subgraph input/);
+    expect(countEverywhere(out, 'BatchNormalization')).toBe(0);
+    expect(countEverywhere(out, 'Mul')).toBe(1);
+    await expectSameOutputs(model, out, { x: { data: x, dims: X_DIMS } });
+  });
+});
+
+describe('cloneModel', () => {
+  it('copies subgraphs, so a pass on the copy leaves the original branches alone', () => {
+    const model = ifModel();
+    const copy = structureClone(model);
+    runPasses(copy, FOLD_BN_PIPELINE);
+    expect(countEverywhere(model, 'BatchNormalization')).toBe(3);
+    expect(countEverywhere(copy, 'BatchNormalization')).toBe(0);
+  });
+});
