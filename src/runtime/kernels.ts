@@ -8,6 +8,7 @@ import { POOL_KERNELS } from './pool.js';
 import { NORMALIZATION_KERNELS } from './normalization.js';
 import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
+import { CONTROL_FLOW_KERNELS } from './controlFlow.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -21,6 +22,7 @@ const FAMILIES: KernelConfig[][] = [
   NORMALIZATION_KERNELS,
   REDUCTION_KERNELS,
   RESIZE_KERNELS,
+  CONTROL_FLOW_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
