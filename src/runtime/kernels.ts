@@ -9,6 +9,7 @@ import { NORMALIZATION_KERNELS } from './normalization.js';
 import { REDUCTION_KERNELS } from './reduction.js';
 import { RESIZE_KERNELS } from './resize.js';
 import { CONTROL_FLOW_KERNELS } from './controlFlow.js';
+import { RECURRENT_KERNELS } from './recurrent.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -23,6 +24,7 @@ const FAMILIES: KernelConfig[][] = [
   REDUCTION_KERNELS,
   RESIZE_KERNELS,
   CONTROL_FLOW_KERNELS,
+  RECURRENT_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();
