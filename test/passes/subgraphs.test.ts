@@ -1,114 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AttributeType,
-  DataType,
-  Graph,
-  Model,
-  Node,
-  Tensor,
-  ValueInfo,
-  cloneModel as structureClone,
-  createTensor,
-  emptyGraph,
-  intAttr,
-  intsAttr,
-  tensorValueInfo,
-  validateGraph,
-} from '../../src/ir/index.js';
+import { Graph, Model, cloneModel as structureClone, validateGraph } from '../../src/ir/index.js';
 import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../src/passes/index.js';
 import { summarizeModel } from '../../src/inspect/summary.js';
 import { OrtFeeds } from '../helpers/ort.js';
-import { buildModel, cloneModel, f32, floatInput, node, normal, rng, runModel, uniform } from './graphBuilder.js';
+import { cloneModel, floatInput, node, runModel } from './graphBuilder.js';
+import { C, X_DIMS, floatOut, ifModel, loopModel, x } from './subgraphModels.js';
 
 // Conv + BatchNormalization inside If branches and Loop bodies: counted by inspect, folded by fold-bn,
 // with uses from inside subgraphs counted as uses; every model checked in onnxruntime before and after.
-
-const C = 4;
-const r = rng(7);
-const X_DIMS = [1, 3, 6, 6];
-const x = normal(r, 108, 1);
-
-function bnInits(p: string, c = C): Tensor[] {
-  return [
-    f32(`${p}_scale`, [c], uniform(r, c, 0.5, 1.5)),
-    f32(`${p}_B`, [c], normal(r, c, 0.3)),
-    f32(`${p}_mean`, [c], normal(r, c, 0.3)),
-    f32(`${p}_var`, [c], uniform(r, c, 0.2, 2)),
-  ];
-}
-const bnNode = (p: string, input: string, output: string) =>
-  node('BatchNormalization', [input, `${p}_scale`, `${p}_B`, `${p}_mean`, `${p}_var`], [output], [], p);
-const convNode = (name: string, input: string, w: string, output: string) =>
-  node('Conv', [input, w], [output], [intsAttr('pads', [1, 1, 1, 1]), intsAttr('kernel_shape', [3, 3])], name);
-const weight = (name: string, cin = 3) => f32(name, [C, cin, 3, 3], normal(r, C * cin * 9, 0.3));
-
-function subgraph(name: string, opts: { nodes: Node[]; inputs?: ValueInfo[]; outputs: ValueInfo[]; initializers?: Tensor[] }): Graph {
-  const g = emptyGraph(name);
-  g.nodes = opts.nodes;
-  g.inputs = opts.inputs ?? [];
-  g.outputs = opts.outputs;
-  g.initializers = opts.initializers ?? [];
-  return g;
-}
-const graphAttr = (name: string, g: Graph) => ({ name, type: AttributeType.GRAPH, g });
-const floatOut = (name: string) => tensorValueInfo(name, DataType.FLOAT, undefined);
-
-/**
- * Main: y0 = BN(Conv(x)); If(flag > 0): then = Relu(BN_t(Conv(x, W_outer))) with the BN parameters in the
- * main graph, else = BN_e(Conv(x, W_e)) with everything in the branch. Output: the If's result and y0.
- */
-function ifModel(): Model {
-  const thenG = subgraph('then', {
-    nodes: [convNode('conv_t', 'x', 'W_outer', 't_c'), bnNode('bn_t', 't_c', 't_bn'), node('Relu', ['t_bn'], ['t_out'])],
-    outputs: [floatOut('t_out')],
-  });
-  const elseG = subgraph('else', {
-    nodes: [convNode('conv_e', 'x', 'W_e', 'e_c'), bnNode('bn_e', 'e_c', 'e_out')],
-    outputs: [floatOut('e_out')],
-    initializers: [weight('W_e'), ...bnInits('bn_e')],
-  });
-  return buildModel({
-    nodes: [
-      convNode('conv0', 'x', 'W0', 'c0'),
-      bnNode('bn0', 'c0', 'y0'),
-      node('Cast', ['flag'], ['cond'], [intAttr('to', DataType.BOOL)]),
-      { ...node('If', ['cond'], ['y'], [], 'if0'), attributes: [graphAttr('then_branch', thenG), graphAttr('else_branch', elseG)] },
-    ],
-    inputs: [floatInput('x', X_DIMS), floatInput('flag', [])],
-    outputs: ['y', 'y0'],
-    initializers: [weight('W0'), ...bnInits('bn0'), weight('W_outer'), ...bnInits('bn_t')],
-  });
-}
-
-/** Loop 3 times: s ← s + BN(Conv(s)) (weights in the body), with the per-step state as a scan output. */
-function loopModel(): Model {
-  const body = subgraph('body', {
-    inputs: [tensorValueInfo('i', DataType.INT64, []), tensorValueInfo('cond_in', DataType.BOOL, []), floatOut('s')],
-    nodes: [
-      convNode('conv_b', 's', 'W_b', 'b_c'),
-      bnNode('bn_b', 'b_c', 'b_bn'),
-      node('Add', ['s', 'b_bn'], ['s_next']),
-      node('Identity', ['cond_in'], ['cond_out']),
-      node('Identity', ['s_next'], ['s_scan']),
-    ],
-    outputs: [tensorValueInfo('cond_out', DataType.BOOL, []), floatOut('s_next'), floatOut('s_scan')],
-    initializers: [weight('W_b', C), ...bnInits('bn_b')],
-  });
-  return buildModel({
-    nodes: [
-      convNode('conv_in', 'x', 'W_in', 's0'),
-      { ...node('Loop', ['M', 'go', 's0'], ['s_final', 'steps'], [], 'loop0'), attributes: [graphAttr('body', body)] },
-    ],
-    inputs: [floatInput('x', X_DIMS)],
-    outputs: ['s_final', 'steps'],
-    initializers: [
-      weight('W_in'),
-      createTensor('M', DataType.INT64, [], BigInt64Array.of(3n)),
-      createTensor('go', DataType.BOOL, [], Uint8Array.of(1)),
-    ],
-  });
-}
 
 async function expectSameOutputs(a: Model, b: Model, feeds: OrtFeeds): Promise<void> {
   const [ra, rb] = await Promise.all([runModel(a, feeds), runModel(b, feeds)]);
