@@ -129,3 +129,25 @@ function permute(t: RtTensor, perm: number[]): RtTensor {
 }
 
 const swap01 = (t: RtTensor) => permute(t, [1, 0, ...t.dims.slice(2).map((_, i) => i + 2)]);
+
+describe('shape rules for RNN, GRU, LSTM', () => {
+  it('give the shapes the kernels produce, in both layouts', async () => {
+    const { inferShapes } = await import('../../src/runtime/shapeInference.js');
+    const { emptyGraph, tensorValueInfo, DataType } = await import('../../src/ir/index.js');
+    for (const layout of [0, 1]) {
+      const c = recurrentCase({ op: 'LSTM', direction: 'bidirectional', layout, bias: true });
+      const g = emptyGraph('shapes');
+      const names = ['X', 'W', 'R', 'B'];
+      g.inputs = names.map((n) => tensorValueInfo(n, DataType.FLOAT, undefined));
+      g.nodes = [{ name: 'lstm', opType: 'LSTM', domain: '', inputs: names, outputs: ['Y', 'Y_h', 'Y_c'], attributes: c.attrs! }];
+      const shapes = inferShapes(
+        { irVersion: 8, opsetImports: [{ domain: '', version: 14 }], metadataProps: [], graph: g },
+        new Map(names.map((n, i) => [n, c.inputs[i]!.dims])),
+      );
+      const got = runKernel(c);
+      expect(shapes.get('Y')).toEqual(got[0]!.dims);
+      expect(shapes.get('Y_h')).toEqual(got[1]!.dims);
+      expect(shapes.get('Y_c')).toEqual(got[2]!.dims);
+    }
+  });
+});
