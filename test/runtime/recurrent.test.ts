@@ -151,3 +151,17 @@ describe('shape rules for RNN, GRU, LSTM', () => {
     }
   });
 });
+
+describe('malformed recurrent nodes are user errors naming the node', () => {
+  it('W of the wrong shape, an unknown activation, too few activations, sequence_lens past the sequence', () => {
+    const base = recurrentCase({ op: 'LSTM', bias: true });
+    const wrongW: NodeCase = { ...base, inputs: [base.inputs[0], randomF32(rand, [1, 4 * H, I + 1]), ...base.inputs.slice(2)] };
+    expect(() => runKernel(wrongW)).toThrowError(/LSTM node .*: W has shape \[1, 24, 6\], expected \[1, 24, 5\]/);
+    const badAct: NodeCase = { ...base, attrs: [...base.attrs!, stringsAttr('activations', ['Sigmoid', 'Swish', 'Tanh'])] };
+    expect(() => runKernel(badAct)).toThrowError(/activation 'Swish' is not one the ONNX spec defines/);
+    const fewActs: NodeCase = { ...base, attrs: [...base.attrs!, stringsAttr('activations', ['Sigmoid'])] };
+    expect(() => runKernel(fewActs)).toThrowError(/activations lists 1 functions, expected 3/);
+    const lens: NodeCase = { ...base, inputs: [...base.inputs.slice(0, 4), i32([B], [1, 9, 2])] };
+    expect(() => runKernel(lens)).toThrowError(/sequence_lens \[1, 9, 2\] must hold 3 lengths between 0 and 4/);
+  });
+});
