@@ -27,11 +27,6 @@ export function subgraphsOf(node: Node): Graph[] {
   return out;
 }
 
-/** Whether any node of the graph carries a subgraph (one pass over the nodes). */
-export function hasSubgraphs(graph: Graph): boolean {
-  return graph.nodes.some((n) => n.attributes.some((a) => a.g || a.graphs?.length));
-}
-
 /**
  * Every graph of the tree rooted at `root` (root first, then each node's subgraphs depth-first in node and
  * attribute order), each exactly once: linear in the number of nodes and attributes of all graphs.
@@ -80,22 +75,6 @@ export function scopeLabel(scope: Scope): string {
     parts.unshift(`${s.attribute} of ${s.holder.opType} '${s.holder.name || s.holder.outputs[0] || '?'}'`);
   }
   return parts.join(' > ');
-}
-
-/** Every value name defined or read anywhere in the tree of graphs rooted at `root` (node names too). */
-export function namesInTree(root: Graph): Set<string> {
-  const used = new Set<string>();
-  for (const { graph } of allScopes(root)) {
-    for (const n of graph.nodes) {
-      n.inputs.forEach((v) => used.add(v));
-      n.outputs.forEach((v) => used.add(v));
-      used.add(n.name);
-    }
-    graph.inputs.forEach((v) => used.add(v.name));
-    graph.outputs.forEach((v) => used.add(v.name));
-    graph.initializers.forEach((t) => used.add(t.name));
-  }
-  return used;
 }
 
 /** The graphs of `scope` and every scope around it, innermost first (for uniqueName's `outer`). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, Model, cloneModel as structureClone, validateGraph } from '../../src/ir/index.js';
+import { AttributeType, DataType, Graph, Model, cloneModel as structureClone, createTensor, validateGraph } from '../../src/ir/index.js';
 import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../src/passes/index.js';
 import { summarizeModel } from '../../src/inspect/summary.js';
@@ -92,6 +92,21 @@ describe('BatchNormalization inside If branches', () => {
     for (const flag of [1, -1]) {
       await expectSameOutputs(model, copied.out, { x: { data: x, dims: X_DIMS }, flag: { data: Float32Array.of(flag), dims: [] } });
     }
+  });
+
+  it('merge-bn-scale merges a Mul/Add of main-graph constants (one a Constant node) inside a branch', async () => {
+    const model = ifModel();
+    const thenG = model.graph.nodes[3]!.attributes[0]!.g!;
+    // then: Conv → BN → Mul(gamma) → Add(beta) → Relu, gamma a main-graph Constant node, beta an initializer.
+    thenG.nodes.splice(2, 0, node('Mul', ['t_bn', 'gamma'], ['t_scaled']), node('Add', ['t_scaled', 'beta'], ['t_shifted']));
+    thenG.nodes[4]!.inputs[0] = 't_shifted';
+    const gamma = createTensor('gamma_value', DataType.FLOAT, [C, 1, 1], Float32Array.of(0.5, -1.5, 2, 0.25));
+    model.graph.nodes.unshift({ ...node('Constant', [], ['gamma'], [], 'gamma_const'), attributes: [{ name: 'value', type: AttributeType.TENSOR, t: gamma }] });
+    model.graph.initializers.push(createTensor('beta', DataType.FLOAT, [1, C, 1, 1], Float32Array.of(0.1, 0.2, -0.3, 0.4)));
+    const { out, report } = fold(model);
+    expect(report('merge-bn-scale').changes).toEqual(["bn_t (in then_branch of If 'if0') merged with Mul 'Mul_t_scaled' and Add 'Add_t_shifted'"]);
+    expect(countEverywhere(out, 'BatchNormalization') + countEverywhere(out, 'Mul') + countEverywhere(out, 'Add')).toBe(0);
+    await expectSameOutputs(model, out, { x: { data: x, dims: X_DIMS }, flag: { data: Float32Array.of(1), dims: [] } });
   });
 
   it('cleanup keeps an initializer and a node that only a branch reads', () => {
