@@ -101,12 +101,16 @@ function scalar(dtype: DataType, v: number): RtTensor {
   return dtype === DataType.INT32 ? { dtype, dims: [], data: Int32Array.of(v) } : { dtype, dims: [], data: BigInt64Array.of(BigInt(v)) };
 }
 
-/** A scan output after zero iterations: [0, ...declared per-iteration dims] when they are known, else [0]. */
-function emptyScan(body: Graph, outputIndex: number): RtTensor {
+/**
+ * A scan output after zero iterations: [...lead, ...declared per-iteration dims] when those are known, else
+ * `lead` alone (lead = [0] for Loop and Scan-9; [batch, T] for Scan-8 when every entry has length 0).
+ */
+function emptyScan(body: Graph, outputIndex: number, lead: number[] = [0]): RtTensor {
   const declared = body.outputs[outputIndex]?.type?.tensor;
-  const dims = declared?.shape?.every((d) => d.value !== undefined) ? [0, ...declared.shape.map((d) => d.value!)] : [0];
+  const dims = declared?.shape?.every((d) => d.value !== undefined) ? [...lead, ...declared.shape.map((d) => d.value!)] : lead;
   const dtype = declared?.elemType === DataType.FLOAT16 || declared?.elemType === DataType.BFLOAT16 || !declared?.elemType ? DataType.FLOAT : declared.elemType;
-  return { dtype, dims, data: dtype === DataType.INT64 ? new BigInt64Array(0) : dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0) };
+  const size = sizeOf(dims);
+  return { dtype, dims, data: dtype === DataType.INT64 ? new BigInt64Array(size) : dtype === DataType.DOUBLE ? new Float64Array(size) : new Float32Array(size) };
 }
 
 /** Per-iteration tensors of one shape, stacked along a new axis `axis` (0..rank). */
@@ -234,7 +238,8 @@ function scan8(ctx: KernelContext, body: Graph, m: number): RtTensor[] {
     throw kernelError(ctx.node, `sequence_lens [${lens.join(', ')}] must hold ${batch} lengths between 0 and ${T}`);
   }
   const finals: RtTensor[][] = Array.from({ length: n }, () => []);
-  const outs: RtTensor[][] = Array.from({ length: k }, () => []);
+  // Per batch entry, per scan output: the values of its steps (fewer than T for a shorter entry).
+  const steps: RtTensor[][][] = [];
   for (let b = 0; b < batch; b++) {
     let states = all.slice(0, n).map((s) => sliceAxis(s, 0, b));
     const seqs = scanInputs.map((x) => sliceAxis(x, 0, b));
@@ -249,14 +254,21 @@ function scan8(ctx: KernelContext, body: Graph, m: number): RtTensor[] {
       for (let j = 0; j < k; j++) per[j]!.push(o[n + j]!);
     }
     states.forEach((s, i) => finals[i]!.push(s));
-    per.forEach((list, j) => {
-      if (!list.length) throw kernelError(ctx.node, `batch entry ${b} has length 0: the shape of scan output ${j} cannot be told`);
-      // Steps beyond this entry's length are zero.
-      while (list.length < T) list.push({ ...list[0]!, data: emptyLike(list[0]!.data, list[0]!.data.length) });
-      outs[j]!.push(stack(ctx, list, 0, `scan output ${j}`));
-    });
+    steps.push(per);
   }
-  return [...finals.map((list, i) => stack(ctx, list, 0, `state ${i}`)), ...outs.map((list, j) => stack(ctx, list, 0, `scan output ${j}`))];
+  const outs = Array.from({ length: k }, (_, j) => {
+    // Steps beyond an entry's length are zero, shaped like any computed step.
+    const model = steps.find((per) => per[j]!.length)?.[j]![0];
+    if (!model) return emptyScan(body, n + j, [batch, T]);
+    const zero = { ...model, data: emptyLike(model.data, model.data.length) };
+    const rows = steps.map((per) => {
+      const list = per[j]!;
+      while (list.length < T) list.push(zero);
+      return stack(ctx, list, 0, `scan output ${j}`);
+    });
+    return stack(ctx, rows, 0, `scan output ${j}`);
+  });
+  return [...finals.map((list, i) => stack(ctx, list, 0, `state ${i}`)), ...outs];
 }
 
 export const CONTROL_FLOW_KERNELS: KernelConfig[] = [ifKernel, loopKernel, scanKernel];
