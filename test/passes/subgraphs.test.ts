@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AttributeType, DataType, Graph, Model, cloneModel as structureClone, createTensor, validateGraph } from '../../src/ir/index.js';
+import { AttributeType, DataType, Graph, Model, cloneModel as structureClone, createTensor, intAttr, validateGraph } from '../../src/ir/index.js';
 import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../src/passes/index.js';
 import { summarizeModel } from '../../src/inspect/summary.js';
 import { OrtFeeds } from '../helpers/ort.js';
 import { cloneModel, floatInput, node, runModel } from './graphBuilder.js';
-import { C, X_DIMS, floatOut, ifModel, loopModel, x } from './subgraphModels.js';
+import { C, X_DIMS, floatOut, graphAttr, ifModel, loopModel, subgraph, x } from './subgraphModels.js';
 
 // Conv + BatchNormalization inside If branches and Loop bodies: counted by inspect, folded by fold-bn,
 // with uses from inside subgraphs counted as uses; every model checked in onnxruntime before and after.
@@ -120,6 +120,24 @@ describe('BatchNormalization inside If branches', () => {
     const elseG = cleaned.out.graph.nodes.find((n) => n.opType === 'If')!.attributes[1]!.g!;
     expect(elseG.nodes.map((n) => n.opType)).toEqual(['Conv', 'BatchNormalization']);
     expect(cleaned.report('cleanup').changes.join()).toMatch(/else_branch of If 'if0'/);
+  });
+});
+
+describe('bn-eval inside subgraphs', () => {
+  it('switches a training BN in a branch, and refuses when a nested subgraph reads its statistics', () => {
+    const model = ifModel();
+    const elseG = model.graph.nodes[3]!.attributes[1]!.g!;
+    elseG.nodes[1]!.outputs.push('e_mean', 'e_var');
+    const { out, report } = fold(model, {}, ['bn-eval']);
+    expect(report('bn-eval').changes).toEqual(["bn_e (in else_branch of If 'if0'): dropped 2 unused statistics output(s) → uses stored statistics"]);
+    expect(out.graph.nodes[3]!.attributes[1]!.g!.nodes[1]!.outputs).toEqual(['e_out']);
+    // The then branch cannot see else-branch values; a nested If inside the else branch can.
+    const nested = subgraph('peek', { nodes: [node('Identity', ['e_mean'], ['peeked'])], outputs: [floatOut('peeked')] });
+    elseG.nodes.push(
+      node('Cast', ['flag'], ['cond2'], [intAttr('to', DataType.BOOL)]),
+      { ...node('If', ['cond2'], ['e_peek'], [], 'peek_if'), attributes: [graphAttr('then_branch', nested), graphAttr('else_branch', nested)] },
+    );
+    expect(() => runPasses(cloneModel(model), ['bn-eval'])).toThrowError(/bn_e \(in else_branch of If 'if0'\)': its output 'e_mean' \(running mean\) is read by a node inside a subgraph/);
   });
 });
 
