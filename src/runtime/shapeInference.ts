@@ -162,6 +162,22 @@ function argRule(node: Node, [x]: (Dims | undefined)[], ctx: ShapeContext): (Dim
   return [keepDims ? x.map((d, i) => (i === axis ? 1 : d)) : x.filter((_, i) => i !== axis)];
 }
 
+/**
+ * RNN / GRU / LSTM: Y [seq, dirs, batch, hidden] and Y_h (Y_c) [dirs, batch, hidden]; with layout=1
+ * (opset 14) Y [batch, seq, dirs, hidden] and Y_h [batch, dirs, hidden]. hidden_size, else R's last axis.
+ */
+function recurrentRule(node: Node, [x, , r]: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
+  if (!x) return [undefined, undefined, undefined];
+  if (x.length !== 3) throw kernelError(node, `X must be 3-D, it has shape ${formatDims(x)}`);
+  const layout = ctx.kernel.opset >= 14 ? ctx.kernel.attrs.int('layout', 0) : 0;
+  const dirs = ctx.kernel.attrs.string('direction', 'forward') === 'bidirectional' ? 2 : 1;
+  const hidden = ctx.kernel.attrs.int('hidden_size') ?? r?.[2];
+  if (hidden === undefined) return [undefined, undefined, undefined];
+  const [seq, batch] = layout ? [x[1]!, x[0]!] : [x[0]!, x[1]!];
+  const state = layout ? [batch, dirs, hidden] : [dirs, batch, hidden];
+  return [layout ? [batch, seq, dirs, hidden] : [seq, dirs, batch, hidden], state, state];
+}
+
 function poolRule(_node: Node, [x]: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
   if (!x) return [undefined];
   const kernel = ctx.kernel.attrs.ints('kernel_shape', []);
@@ -178,6 +194,9 @@ for (const op of [
   RULES[op] = sameAsFirst;
 }
 for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Where']) RULES[op] = broadcastRule;
+for (const op of ['RNN', 'GRU', 'LSTM']) RULES[op] = recurrentRule;
+// If, Loop and Scan have no rule: their output shapes depend on values (the branch taken, the trip count),
+// so they stay unknown here and the kernels check what they compute.
 
 // Elementwise ops of the conformance work (issue 13): unary ops keep the shape, binary ones broadcast. Before
 // opset 7, comparisons and logic broadcast B onto A only with `broadcast` = 1, so A's shape wins.

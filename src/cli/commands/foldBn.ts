@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { openModelShowingProgress } from '../openModel.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { BncError, Model, assertValidModel, checkModel, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
+import { BncError, Model, allScopes, assertValidModel, checkModel, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { DEFAULT_FOLD_MAX_ELEMENTS, FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
@@ -48,8 +48,10 @@ export interface FoldBnResult {
   written: boolean;
 }
 
-const countBatchNorms = (m: Model) => m.graph.nodes.filter(isBatchNorm).length;
-const parameterBytes = (m: Model) => m.graph.initializers.reduce((s, t) => s + tensorByteSize(t), 0);
+// Over the main graph and every subgraph (If branches, Loop/Scan bodies).
+const countBatchNorms = (m: Model) => allScopes(m.graph).reduce((k, s) => k + s.graph.nodes.filter(isBatchNorm).length, 0);
+const parameterBytes = (m: Model) =>
+  allScopes(m.graph).reduce((k, s) => k + s.graph.initializers.reduce((b, t) => b + tensorByteSize(t), 0), 0);
 
 /** Run the fold-bn pipeline on a model in memory and summarise it (no I/O). */
 export function foldBatchNorms(
