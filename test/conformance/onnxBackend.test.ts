@@ -23,8 +23,8 @@ const EXCLUDED: Record<string, string> = {
   'node/test_adam_multiple': 'expected X_new computed with epsilon 1e-2; the node has no epsilon attribute, so the default 1e-6 applies',
 };
 
-/** Passing node cases when this floor was set (873 of 932, with If/Loop/Scan/RNN/GRU/LSTM); raise it as kernels land. */
-const NODE_PASS_FLOOR = 873;
+/** Passing node cases when this floor was set (881 of 932); raise it as kernels land. */
+const NODE_PASS_FLOOR = 881;
 
 const MESSAGE = `ONNX backend test data not found at ${TESTDATA_ROOT} (install the Debian package libonnx-testdata, or set BNC_ONNX_TESTDATA): skipping the conformance suite`;
 if (!haveTestData()) console.warn(MESSAGE);
