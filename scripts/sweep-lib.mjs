@@ -1,0 +1,124 @@
+// Shared by the full sweep (scripts/sweep.mjs) and its in-process slice in `npm test`
+// (test/sweep.test.ts): which models are swept, which commands run on each, and how a run is judged.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+export const SHARED_MODELS = path.resolve(REPO, '..', 'shared', 'models');
+export const CONFORMANCE_DATA = '/usr/share/libonnx-testdata/data';
+export const CONFORMANCE_SETS = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'];
+
+/** Every pass, in the order the sweep's "all passes" optimize runs them. */
+export const ALL_PASSES = 'fold-constants,bn-eval,merge-bn-scale,fold-bn,bn-to-affine,cleanup';
+
+/** The commands the sweep runs, by the label used in its counts. */
+export const COMMANDS = ['inspect', 'optimize-none', 'optimize-all', 'fold-bn', 'fold-bn-verify', 'run'];
+
+function sortedDirs(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+}
+
+function filesUnder(dir, test) {
+  if (!fs.existsSync(dir)) return [];
+  const out = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * The swept models, each `{ group, name, file }`: ../shared/models (onnx/<case>/model.onnx and
+ * caffe/<case>/net.prototxt), every .onnx and .prototxt under fixtures/, and ONNX's conformance data
+ * (<set>/<case>/model.onnx). Missing folders contribute nothing.
+ */
+export function listModels() {
+  const models = [];
+  for (const c of sortedDirs(path.join(SHARED_MODELS, 'onnx'))) {
+    const file = path.join(SHARED_MODELS, 'onnx', c, 'model.onnx');
+    if (fs.existsSync(file)) models.push({ group: 'shared-onnx', name: c, file });
+  }
+  for (const c of sortedDirs(path.join(SHARED_MODELS, 'caffe'))) {
+    const file = path.join(SHARED_MODELS, 'caffe', c, 'net.prototxt');
+    if (fs.existsSync(file)) models.push({ group: 'shared-caffe', name: c, file });
+  }
+  for (const file of filesUnder(path.join(REPO, 'fixtures'), (n) => n.endsWith('.onnx') || n.endsWith('.prototxt'))) {
+    models.push({ group: 'fixtures', name: path.relative(path.join(REPO, 'fixtures'), file), file });
+  }
+  for (const set of CONFORMANCE_SETS) {
+    for (const c of sortedDirs(path.join(CONFORMANCE_DATA, set))) {
+      const file = path.join(CONFORMANCE_DATA, set, c, 'model.onnx');
+      if (fs.existsSync(file)) models.push({ group: set, name: c, file });
+    }
+  }
+  return models;
+}
+
+/** The CLI arguments of one sweep command on `file`; `out` is where writing commands write. */
+export function argsFor(command, file, out) {
+  switch (command) {
+    case 'inspect':
+      return ['inspect', file];
+    case 'optimize-none':
+      return ['optimize', file, '-o', out, '-f', '--passes', 'none'];
+    case 'optimize-all':
+      return ['optimize', file, '-o', out, '-f', '--passes', ALL_PASSES];
+    case 'fold-bn':
+      return ['fold-bn', file, '-o', out, '-f'];
+    case 'fold-bn-verify':
+      return ['fold-bn', file, '-o', out, '-f', '--verify'];
+    case 'run':
+      return ['run', file];
+    default:
+      throw new Error(`unknown sweep command ${command}`);
+  }
+}
+
+/** Verdicts, in the order the report prints them. */
+export const VERDICTS = ['ok', 'clean', 'internal', 'crash', 'hang'];
+
+/**
+ * Judge one run: `ok` (exit 0), `clean` (exit 1 or 2 with exactly one `bnc: error:` line that names the
+ * model file), `internal` (an `internal error` or `out of memory` report), `crash` (anything else: another
+ * exit code, a signal, a stack trace, stray or several error lines, a message that does not name the
+ * file), `hang` (no result within the time bound).
+ * @param outcome `{ code, signal?, timedOut?, stderr }`
+ */
+export function judgeRun(outcome, file) {
+  const lines = (outcome.stderr ?? '').split('\n').filter((l) => l.trim() !== '');
+  const message = lines.find((l) => l.startsWith('bnc:')) ?? lines[0] ?? '';
+  if (outcome.timedOut) return { verdict: 'hang', message: 'no result within the time bound' };
+  if (/internal error|out of memory/.test(outcome.stderr ?? '')) return { verdict: 'internal', message };
+  if (outcome.code === 0 && !outcome.signal) return { verdict: 'ok', message: '' };
+  const problems = [];
+  if (outcome.signal) problems.push(`killed by ${outcome.signal}`);
+  if (outcome.code !== 1 && outcome.code !== 2) problems.push(`exit code ${outcome.code}`);
+  if (/^\s+at .+[(:]\d+/m.test(outcome.stderr ?? '')) problems.push('stack trace');
+  const errors = lines.filter((l) => l.startsWith('bnc: error: '));
+  if (errors.length !== 1) problems.push(`${errors.length} error lines`);
+  if (lines.some((l) => !l.startsWith('bnc: error: ') && !l.startsWith('warning: ') && !l.startsWith('bnc: warning'))) {
+    problems.push('stray lines on stderr');
+  }
+  if (!message.includes(file) && !message.includes(path.basename(file))) problems.push('the message does not name the file');
+  if (problems.length) return { verdict: 'crash', message: `${problems.join('; ')}: ${message}` };
+  return { verdict: 'clean', message };
+}
+
+/** A message with its varying parts (numbers, paths, quoted names) blanked, to group failures by kind. */
+export function kindOf(message) {
+  return message
+    .replace(/\/[^\s:'"]+/g, '<path>')
+    .replace(/"[^"]*"|'[^']*'/g, '<name>')
+    .replace(/\d+(\.\d+)?(e[-+]?\d+)?/gi, 'N')
+    .slice(0, 160);
+}
