@@ -1,6 +1,8 @@
 // Shared by the full sweep (scripts/sweep.mjs) and its in-process slice in `npm test`
 // (test/sweep.test.ts): which models are swept, which commands run on each, and how a run is judged.
+import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -121,4 +123,100 @@ export function kindOf(message) {
     .replace(/"[^"]*"|'[^']*'/g, '<name>')
     .replace(/\d+(\.\d+)?(e[-+]?\d+)?/gi, 'N')
     .slice(0, 160);
+}
+
+/** One worker process; `run(args)` resolves with `{ code, signal, timedOut, stderr }`. */
+export class Worker {
+  constructor(index, options) {
+    this.index = index;
+    this.options = options;
+    this.out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnc-sweep-')), 'out.onnx');
+    this.child = undefined;
+    this.jobs = 0;
+  }
+
+  async start() {
+    this.jobs = 0;
+    this.stderr = '';
+    this.child = fork(path.join(REPO, 'scripts', 'sweep-worker.mjs'), [], {
+      cwd: REPO,
+      env: { ...process.env, CI: '1', NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    this.child.stderr.on('data', (b) => (this.stderr += b.toString('utf8')));
+    await new Promise((resolve, reject) => {
+      this.child.once('message', (m) => (m.ready ? resolve() : reject(new Error('worker did not start'))));
+      this.child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting:\n${this.stderr}`)));
+    });
+  }
+
+  stop() {
+    if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+    this.child = undefined;
+  }
+
+  async run(args) {
+    if (!this.child || this.jobs >= (this.options.recycle ?? 150)) {
+      this.stop();
+      await this.start();
+    }
+    this.jobs++;
+    const child = this.child;
+    this.stderr = '';
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (outcome) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(outcome);
+      };
+      const onMessage = (m) => finish({ code: m.code, stderr: m.stderr });
+      const onExit = (code, signal) => {
+        this.child = undefined;
+        finish({ code, signal, stderr: this.stderr || `worker died (exit ${code}, signal ${signal})` });
+      };
+      const timer = setTimeout(() => {
+        this.stop();
+        finish({ timedOut: true, code: null, stderr: '' });
+      }, this.options.timeoutMs);
+      child.on('message', onMessage);
+      child.on('exit', onExit);
+      child.send({ id: this.jobs, args });
+    });
+  }
+}
+
+/**
+ * Run `commands` on every model with `jobs` worker processes (built CLI from dist/), each run bounded by
+ * `timeoutMs`; returns one `{ group, model, file, command, verdict, message, ms }` per run, in queue order.
+ * `onResult(result, doneCount)` sees each as it finishes.
+ */
+export async function runSweep(models, { commands = COMMANDS, timeoutMs = 60_000, jobs = 2 } = {}, onResult = () => undefined) {
+  const queue = models.flatMap((model) => commands.map((command) => ({ model, command })));
+  const results = new Array(queue.length);
+  let next = 0;
+  let done = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, (_, i) => new Worker(i, { timeoutMs }));
+  await Promise.all(
+    workers.map(async (w) => {
+      try {
+        while (next < queue.length) {
+          const i = next++;
+          const { model, command } = queue[i];
+          const t0 = Date.now();
+          const outcome = await w.run(argsFor(command, model.file, w.out));
+          const { verdict, message } = judgeRun(outcome, model.file);
+          results[i] = { group: model.group, model: model.name, file: model.file, command, verdict, message, ms: Date.now() - t0 };
+          onResult(results[i], ++done);
+        }
+      } finally {
+        w.stop();
+        fs.rmSync(path.dirname(w.out), { recursive: true, force: true });
+      }
+    }),
+  );
+  return results;
 }

@@ -4,14 +4,12 @@
 // kills and restarts when a run passes the time bound or the process dies.
 //   npm run sweep -- [--timeout-ms MS] [--jobs J] [--only REGEX] [--commands a,b] [--report r.json]
 // Exits 1 when any run is an internal error, a crash or a hang.
-import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { COMMANDS, REPO, VERDICTS, argsFor, judgeRun, kindOf, listModels } from './sweep-lib.mjs';
+import { COMMANDS, REPO, VERDICTS, kindOf, listModels, runSweep } from './sweep-lib.mjs';
 
 function parseArgs(argv) {
-  const o = { timeoutMs: 60_000, jobs: 2, only: undefined, commands: COMMANDS, report: undefined, recycle: 150 };
+  const o = { timeoutMs: 60_000, jobs: 2, only: undefined, commands: COMMANDS, report: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -30,70 +28,6 @@ function parseArgs(argv) {
   return o;
 }
 
-/** One worker process; `run(args)` resolves with `{ code, signal, timedOut, stderr }`. */
-class Worker {
-  constructor(index, options) {
-    this.index = index;
-    this.options = options;
-    this.out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnc-sweep-')), 'out.onnx');
-    this.child = undefined;
-    this.jobs = 0;
-  }
-
-  async start() {
-    this.jobs = 0;
-    this.stderr = '';
-    this.child = fork(path.join(REPO, 'scripts', 'sweep-worker.mjs'), [], {
-      cwd: REPO,
-      env: { ...process.env, CI: '1', NO_COLOR: '1' },
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    this.child.stderr.on('data', (b) => (this.stderr += b.toString('utf8')));
-    await new Promise((resolve, reject) => {
-      this.child.once('message', (m) => (m.ready ? resolve() : reject(new Error('worker did not start'))));
-      this.child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting:\n${this.stderr}`)));
-    });
-  }
-
-  stop() {
-    if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
-    this.child = undefined;
-  }
-
-  async run(args) {
-    if (!this.child || this.jobs >= this.options.recycle) {
-      this.stop();
-      await this.start();
-    }
-    this.jobs++;
-    const child = this.child;
-    this.stderr = '';
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (outcome) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(outcome);
-      };
-      const onMessage = (m) => finish({ code: m.code, stderr: m.stderr });
-      const onExit = (code, signal) => {
-        this.child = undefined;
-        finish({ code, signal, stderr: this.stderr || `worker died (exit ${code}, signal ${signal})` });
-      };
-      const timer = setTimeout(() => {
-        this.stop();
-        finish({ timedOut: true, code: null, stderr: '' });
-      }, this.options.timeoutMs);
-      child.on('message', onMessage);
-      child.on('exit', onExit);
-      child.send({ id: this.jobs, args });
-    });
-  }
-}
-
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
@@ -104,25 +38,11 @@ async function main() {
     `sweep: ${models.length} models (${groups.join(', ')}), ${options.commands.length} commands, ` +
       `${queue.length} runs, ${options.jobs} workers, bound ${options.timeoutMs / 1000} s per run\n`,
   );
-  const results = [];
   const started = Date.now();
-  let next = 0;
-  const workers = Array.from({ length: options.jobs }, (_, i) => new Worker(i, options));
-  await Promise.all(
-    workers.map(async (w) => {
-      while (next < queue.length) {
-        const { model, command } = queue[next++];
-        const args = argsFor(command, model.file, w.out);
-        const t0 = Date.now();
-        const outcome = await w.run(args);
-        const { verdict, message } = judgeRun(outcome, model.file);
-        results.push({ group: model.group, model: model.name, file: model.file, command, verdict, message, ms: Date.now() - t0 });
-        if (verdict !== 'ok' && verdict !== 'clean') process.stdout.write(`${verdict.padEnd(8)} ${command.padEnd(15)} ${model.group}/${model.name}: ${message}\n`);
-        if (results.length % 200 === 0) process.stdout.write(`  ${results.length}/${queue.length} runs, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-      }
-      w.stop();
-    }),
-  );
+  const results = await runSweep(models, options, (r, done) => {
+    if (r.verdict !== 'ok' && r.verdict !== 'clean') process.stdout.write(`${r.verdict.padEnd(8)} ${r.command.padEnd(15)} ${r.group}/${r.model}: ${r.message}\n`);
+    if (done % 200 === 0) process.stdout.write(`  ${done}/${queue.length} runs, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  });
 
   // Counts per command, then the failures grouped by kind.
   process.stdout.write(`\n${'command'.padEnd(16)}${VERDICTS.map((v) => v.padStart(9)).join('')}\n`);
