@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
@@ -81,6 +81,7 @@ interface FoldBnOptions {
   keepBn?: boolean;
   foldMaxElements?: string;
   weights?: string;
+  randomWeights?: boolean;
   verify?: boolean;
   seed: string;
   samples: string;
@@ -106,6 +107,7 @@ export function registerFoldBn(program: Command): void {
     .option('--keep-bn', 'leave BatchNorms that cannot fold as BatchNormalization (default: rewrite them as Mul + Add)')
     .option('--fold-max-elements <n>', 'fold-constants: largest tensor (elements) a constant fold may produce', String(DEFAULT_FOLD_MAX_ELEMENTS))
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
     .option('--samples <k>', 'number of --verify input samples', '1')
@@ -118,7 +120,7 @@ export function registerFoldBn(program: Command): void {
       const seed = wholeNumber(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const foldMaxElements = wholeNumber(opts.foldMaxElements ?? String(DEFAULT_FOLD_MAX_ELEMENTS), '--fold-max-elements', 0);
-      const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const original = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m) });
       const model = cloneModel(original);
       const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements });
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { BncError, DataType, ValueInfo, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName, npyToTensor, readNpy } from '../../io/npy.js';
@@ -123,18 +123,19 @@ export function registerRun(program: Command): void {
     .option('--seed <n>', 'seed for generated inputs: floats N(0,1), integers 0..9, bools 0/1; symbolic dims taken as 1', '0')
     .option('--save-outputs <dir>', 'write each output to <dir>/<output name>.npy (the folder is created if needed)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
     .option('--threads <n>', THREADS_HELP)
     .action(
-      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; force?: boolean; json?: boolean; threads?: string }, cmd: Command) => withFile(file, () => {
+      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; randomWeights?: boolean; force?: boolean; json?: boolean; threads?: string }, cmd: Command) => withFile(file, () => {
         const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
         const seed = Number(opts.seed);
         if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
         const inputFiles = parseInputSpecs(opts.input);
         const threads = parseThreads(opts.threads);
         // On worker threads, weights read into shared memory reach them without a copy.
-        const model = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m), sharedMemory: threads > 1 });
+        const model = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m), sharedMemory: threads > 1 });
         checkSupported(model);
 
         const declared = modelInputs(model);
