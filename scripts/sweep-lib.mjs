@@ -15,6 +15,11 @@ export const ALL_PASSES = 'fold-constants,bn-eval,merge-bn-scale,fold-bn,bn-to-a
 
 /** The commands the sweep runs, by the label used in its counts. */
 export const COMMANDS = ['inspect', 'optimize-none', 'optimize-all', 'fold-bn', 'fold-bn-verify', 'run'];
+/**
+ * More that `--commands` can ask for: the --json forms, `run` on two threads, `verify` of a model against
+ * itself, and `convert caffe-to-onnx --verify` (Caffe nets; an ONNX model is skipped as ok).
+ */
+export const EXTRA_COMMANDS = ['inspect-json', 'fold-bn-json', 'run-json', 'run-threads', 'verify-self', 'convert-verify'];
 
 function sortedDirs(dir) {
   if (!fs.existsSync(dir)) return [];
@@ -66,8 +71,19 @@ export function listModels() {
   return models;
 }
 
-/** The CLI arguments of one sweep command on `file`; `out` is where writing commands write. */
+/**
+ * The CLI arguments of one sweep command on `file`; `out` is where writing commands write. A prototxt
+ * without its caffemodel runs with --random-weights (verify has no such flag and is refused cleanly);
+ * undefined when the command does not apply to the file.
+ */
 export function argsFor(command, file, out) {
+  const caffe = file.endsWith('.prototxt');
+  const weightless = caffe && !fs.existsSync(file.replace(/\.prototxt$/, '.caffemodel'));
+  const args = baseArgsFor(command, file, out, caffe);
+  return args && weightless && command !== 'verify-self' ? [...args, '--random-weights'] : args;
+}
+
+function baseArgsFor(command, file, out, caffe) {
   switch (command) {
     case 'inspect':
       return ['inspect', file];
@@ -81,6 +97,18 @@ export function argsFor(command, file, out) {
       return ['fold-bn', file, '-o', out, '-f', '--verify'];
     case 'run':
       return ['run', file];
+    case 'inspect-json':
+      return ['inspect', file, '--json'];
+    case 'fold-bn-json':
+      return ['fold-bn', file, '-o', out, '-f', '--verify', '--json'];
+    case 'run-json':
+      return ['run', file, '--json'];
+    case 'run-threads':
+      return ['run', file, '--threads', '2'];
+    case 'verify-self':
+      return ['verify', file, file];
+    case 'convert-verify':
+      return caffe ? ['convert', 'caffe-to-onnx', file, '-o', out, '-f', '--verify'] : undefined;
     default:
       throw new Error(`unknown sweep command ${command}`);
   }
@@ -98,9 +126,10 @@ export const VERDICTS = ['ok', 'clean', 'internal', 'crash', 'hang'];
  */
 export function judgeRun(outcome, file) {
   const lines = (outcome.stderr ?? '').split('\n').filter((l) => l.trim() !== '');
-  const message = lines.find((l) => l.startsWith('bnc:')) ?? lines[0] ?? '';
+  let message = lines.find((l) => l.startsWith('bnc:')) ?? lines[0] ?? '';
   if (outcome.timedOut) return { verdict: 'hang', message: 'no result within the time bound' };
   if (/internal error|out of memory/.test(outcome.stderr ?? '')) return { verdict: 'internal', message };
+  if (outcome.stdout !== undefined) return judgeJsonRun(outcome, file, message);
   if (outcome.code === 0 && !outcome.signal) return { verdict: 'ok', message: '' };
   const problems = [];
   if (outcome.signal) problems.push(`killed by ${outcome.signal}`);
@@ -113,6 +142,30 @@ export function judgeRun(outcome, file) {
   }
   if (!message.includes(file) && !message.includes(path.basename(file))) problems.push('the message does not name the file');
   if (problems.length) return { verdict: 'crash', message: `${problems.join('; ')}: ${message}` };
+  return { verdict: 'clean', message };
+}
+
+/** A --json run: stdout is one JSON object, the result or `{error: {code, message}}` (stderr: warnings only). */
+function judgeJsonRun(outcome, file, stderrMessage) {
+  let parsed;
+  try {
+    parsed = JSON.parse(outcome.stdout);
+  } catch {
+    return { verdict: 'crash', message: `stdout is not one JSON object (exit ${outcome.code}): ${stderrMessage}` };
+  }
+  const error = parsed?.error;
+  if (!error) {
+    if (outcome.code === 0 && !outcome.signal) return { verdict: 'ok', message: '' };
+    // exit 1 of a failed --verify still prints the result object.
+    if (outcome.code === 1) return { verdict: 'clean', message: `exit 1: ${stderrMessage}` };
+    return { verdict: 'crash', message: `exit ${outcome.code} without an error object: ${stderrMessage}` };
+  }
+  const message = `bnc: ${error.code}: ${error.message}`;
+  if (error.code === 'INTERNAL' || /internal error|out of memory/.test(error.message)) return { verdict: 'internal', message };
+  if ((outcome.code !== 1 && outcome.code !== 2) || outcome.signal) return { verdict: 'crash', message: `exit ${outcome.code}: ${message}` };
+  if (!error.message.includes(file) && !error.message.includes(path.basename(file))) {
+    return { verdict: 'crash', message: `the message does not name the file: ${message}` };
+  }
   return { verdict: 'clean', message };
 }
 
@@ -173,7 +226,7 @@ export class Worker {
         child.off('exit', onExit);
         resolve(outcome);
       };
-      const onMessage = (m) => finish({ code: m.code, stderr: m.stderr });
+      const onMessage = (m) => finish({ code: m.code, stderr: m.stderr, stdout: m.stdout });
       const onExit = (code, signal) => {
         this.child = undefined;
         finish({ code, signal, stderr: this.stderr || `worker died (exit ${code}, signal ${signal})` });
@@ -207,7 +260,8 @@ export async function runSweep(models, { commands = COMMANDS, timeoutMs = 60_000
           const i = next++;
           const { model, command } = queue[i];
           const t0 = Date.now();
-          const outcome = await w.run(argsFor(command, model.file, w.out));
+          const args = argsFor(command, model.file, w.out);
+          const outcome = args ? await w.run(args) : { code: 0, stderr: '' };
           const { verdict, message } = judgeRun(outcome, model.file);
           results[i] = { group: model.group, model: model.name, file: model.file, command, verdict, message, ms: Date.now() - t0 };
           onResult(results[i], ++done);

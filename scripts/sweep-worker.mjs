@@ -5,6 +5,9 @@ import { main } from '../dist/cli/main.js';
 
 async function runOne(args) {
   const stderr = [];
+  // Only --json runs keep their stdout (one JSON object, judged by the parent).
+  const keepStdout = args.includes('--json');
+  const stdout = [];
   let stdoutChars = 0;
   const writeOut = process.stdout.write;
   const writeErr = process.stderr.write;
@@ -15,7 +18,10 @@ async function runOne(args) {
       callback?.();
       return true;
     };
-  process.stdout.write = capture((s) => (stdoutChars += s.length));
+  process.stdout.write = capture((s) => {
+    stdoutChars += s.length;
+    if (keepStdout && stdoutChars < 8_000_000) stdout.push(s);
+  });
   process.stderr.write = capture((s) => stderr.push(s));
   process.exitCode = undefined;
   try {
@@ -30,7 +36,7 @@ async function runOne(args) {
   }
   const code = typeof process.exitCode === 'number' ? process.exitCode : Number(process.exitCode ?? 0);
   process.exitCode = undefined;
-  return { code, stderr: stderr.join('').slice(0, 4000), stdoutChars };
+  return { code, stderr: stderr.join('').slice(0, 4000), stdoutChars, ...(keepStdout ? { stdout: stdout.join('') } : {}) };
 }
 
 process.on('message', async (job) => {

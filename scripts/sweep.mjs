@@ -6,7 +6,7 @@
 // Exits 1 when any run is an internal error, a crash or a hang.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COMMANDS, REPO, VERDICTS, kindOf, listModels, runSweep } from './sweep-lib.mjs';
+import { COMMANDS, EXTRA_COMMANDS, REPO, VERDICTS, kindOf, listModels, runSweep } from './sweep-lib.mjs';
 
 function parseArgs(argv) {
   const o = { timeoutMs: 60_000, jobs: 2, only: undefined, commands: COMMANDS, report: undefined };
@@ -24,7 +24,9 @@ function parseArgs(argv) {
     else if (flag === '--report') o.report = value();
     else throw new Error(`unknown option ${flag}`);
   }
-  for (const c of o.commands) if (!COMMANDS.includes(c)) throw new Error(`unknown command ${c} (one of ${COMMANDS.join(', ')})`);
+  for (const c of o.commands) {
+    if (!COMMANDS.includes(c) && !EXTRA_COMMANDS.includes(c)) throw new Error(`unknown command ${c} (one of ${[...COMMANDS, ...EXTRA_COMMANDS].join(', ')})`);
+  }
   return o;
 }
 
