@@ -12,14 +12,19 @@ export const CONFORMANCE_SETS = ['node', 'pytorch-converted', 'pytorch-operator'
 
 /** Every pass, in the order the sweep's "all passes" optimize runs them. */
 export const ALL_PASSES = 'fold-constants,bn-eval,merge-bn-scale,fold-bn,bn-to-affine,cleanup';
+const PASS_NAMES = ALL_PASSES.split(',');
 
 /** The commands the sweep runs, by the label used in its counts. */
 export const COMMANDS = ['inspect', 'optimize-none', 'optimize-all', 'fold-bn', 'fold-bn-verify', 'run'];
 /**
  * More that `--commands` can ask for: the --json forms, `run` on two threads, `verify` of a model against
- * itself, and `convert caffe-to-onnx --verify` (Caffe nets; an ONNX model is skipped as ok).
+ * itself, `convert caffe-to-onnx --verify` (Caffe nets; an ONNX model is skipped as ok), `run` on what
+ * every pass wrote (optimize-all-run), and `optimize` with each pass alone (pass-<name>).
  */
-export const EXTRA_COMMANDS = ['inspect-json', 'fold-bn-json', 'run-json', 'run-threads', 'verify-self', 'convert-verify'];
+export const EXTRA_COMMANDS = [
+  'inspect-json', 'fold-bn-json', 'run-json', 'run-threads', 'verify-self', 'convert-verify', 'optimize-all-run',
+  ...PASS_NAMES.map((p) => `pass-${p}`),
+];
 
 function sortedDirs(dir) {
   if (!fs.existsSync(dir)) return [];
@@ -79,8 +84,11 @@ export function listModels() {
 export function argsFor(command, file, out) {
   const caffe = file.endsWith('.prototxt');
   const weightless = caffe && !fs.existsSync(file.replace(/\.prototxt$/, '.caffemodel'));
+  const weights = weightless && command !== 'verify-self' ? ['--random-weights'] : [];
+  if (command === 'optimize-all-run') return [[...baseArgsFor('optimize-all', file, out, caffe), ...weights], ['run', out]];
+  if (command.startsWith('pass-')) return ['optimize', file, '-o', out, '-f', '--passes', command.slice(5), ...weights];
   const args = baseArgsFor(command, file, out, caffe);
-  return args && weightless && command !== 'verify-self' ? [...args, '--random-weights'] : args;
+  return args && [...args, ...weights];
 }
 
 function baseArgsFor(command, file, out, caffe) {
@@ -140,7 +148,8 @@ export function judgeRun(outcome, file) {
   if (lines.some((l) => !l.startsWith('bnc: error: ') && !l.startsWith('warning: ') && !l.startsWith('bnc: warning'))) {
     problems.push('stray lines on stderr');
   }
-  if (!message.includes(file) && !message.includes(path.basename(file))) problems.push('the message does not name the file');
+  const named = outcome.step ? path.basename(outcome.namedFile ?? 'out.onnx') : path.basename(file);
+  if (!message.includes(file) && !message.includes(named)) problems.push('the message does not name the file');
   if (problems.length) return { verdict: 'crash', message: `${problems.join('; ')}: ${message}` };
   return { verdict: 'clean', message };
 }
@@ -226,7 +235,7 @@ export class Worker {
         child.off('exit', onExit);
         resolve(outcome);
       };
-      const onMessage = (m) => finish({ code: m.code, stderr: m.stderr, stdout: m.stdout });
+      const onMessage = (m) => finish({ code: m.code, stderr: m.stderr, stdout: m.stdout, step: m.step });
       const onExit = (code, signal) => {
         this.child = undefined;
         finish({ code, signal, stderr: this.stderr || `worker died (exit ${code}, signal ${signal})` });

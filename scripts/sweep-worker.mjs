@@ -39,8 +39,14 @@ async function runOne(args) {
   return { code, stderr: stderr.join('').slice(0, 4000), stdoutChars, ...(keepStdout ? { stdout: stdout.join('') } : {}) };
 }
 
+// A job is one argument list, or several run in order until one fails (e.g. optimize, then run its output).
 process.on('message', async (job) => {
-  const result = await runOne(job.args);
+  const steps = Array.isArray(job.args[0]) ? job.args : [job.args];
+  let result;
+  for (const [step, args] of steps.entries()) {
+    result = { ...(await runOne(args)), step };
+    if (result.code !== 0) break;
+  }
   process.send({ id: job.id, ...result });
 });
 process.send({ ready: true });

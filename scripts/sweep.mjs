@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { COMMANDS, EXTRA_COMMANDS, REPO, VERDICTS, kindOf, listModels, runSweep } from './sweep-lib.mjs';
 
 function parseArgs(argv) {
-  const o = { timeoutMs: 60_000, jobs: 2, only: undefined, commands: COMMANDS, report: undefined };
+  const o = { timeoutMs: 120_000, jobs: 2, only: undefined, commands: COMMANDS, report: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
