@@ -1,6 +1,6 @@
 import { BncError, DataType, ValueInfo, dtypeName } from '../ir/index.js';
 import { RtTensor } from './kernel.js';
-import { runtimeTypeOf } from './engine.js';
+import { checkTensorInput, runtimeTypeOf } from './engine.js';
 import { fillNormal, mulberry32 } from '../util/seededRandom.js';
 
 /**
@@ -20,6 +20,7 @@ export function generateInputs(inputs: ValueInfo[], seed: number): Map<string, R
 
 /** Concrete dims of a declared input, with 1 for symbolic and unknown dimensions. */
 export function concreteDims(vi: ValueInfo): number[] {
+  checkTensorInput(vi);
   const shape = vi.type?.tensor?.shape;
   if (!shape) {
     throw new BncError(`input '${vi.name}' declares no shape, so bnc cannot generate it; pass it with --input ${vi.name}=file.npy`, {
