@@ -83,7 +83,7 @@ describe('bnc run', () => {
     const report = JSON.parse(r.stdout);
     expect(report.seed).toBe(5);
     expect(report.inputs).toEqual([
-      { name: 'x', dtype: 'float', shape: [1, 2, 5, 5], source: 'generated' },
+      { name: 'x', dtype: 'float', shape: [1, 2, 5, 5], source: 'generated', symbolicDims: [{ dim: 0, name: 'batch', size: 1 }] },
       { name: 'gain', dtype: 'float', shape: [1], source: 'generated' },
     ]);
     expect(report.outputs.map((o: { name: string; shape: number[] }) => [o.name, o.shape])).toEqual([

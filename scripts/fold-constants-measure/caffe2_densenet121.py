@@ -44,6 +44,6 @@ f = conv(p, c, 1000, 1, bias=True)
 nodes.append(helper.make_node("Softmax", [f], ["softmax"], axis=1) if opset < 13 else helper.make_node("Flatten", [f], ["softmax"]))
 inputs = [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, size, size])]
 if ir < 4: inputs += [helper.make_tensor_value_info(t.name, TensorProto.FLOAT, list(t.dims)) for t in inits]
-g = helper.make_graph(nodes, "densenet121_caffe2", inputs, [helper.make_tensor_value_info("softmax", TensorProto.FLOAT, None)], inits)
+g = helper.make_graph(nodes, "densenet121_caffe2", inputs, [helper.make_tensor_value_info("softmax", TensorProto.FLOAT, [1, 1000, 1, 1])], inits)
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]); m.ir_version = ir
 onnx.save(m, out); print(out, len(nodes), "nodes")

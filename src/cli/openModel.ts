@@ -30,3 +30,19 @@ export function weightOptions(file: string, opts: { weights?: string; randomWeig
   }
   return { randomWeights: true };
 }
+
+export const OUTPUTS_HELP = 'Caffe: build the net only up to these blobs (comma-separated), which become the outputs: cuts off e.g. a Python layer after them';
+
+/**
+ * --outputs BLOB[,BLOB...] (repeatable) as OpenOptions.outputs. It cuts Caffe nets (the reader builds the TEST
+ * net only up to the blobs); an ONNX model is not rebuilt, so with no prototxt among `files` it is an error.
+ */
+export function outputsOption(values: string[] | undefined, files: string[]): string[] | undefined {
+  if (!values) return undefined;
+  const names = values.flatMap((v) => v.split(',')).map((n) => n.trim());
+  if (names.some((n) => !n)) throw new BncError(`--outputs ${JSON.stringify(values.join(','))}: expected blob names separated by commas`, { code: 'USAGE' });
+  if (!files.some((f) => f.toLowerCase().endsWith('.prototxt'))) {
+    throw new BncError(`--outputs cuts Caffe nets (a .prototxt) at the named blobs; ${files.join(' and ')} ${files.length > 1 ? 'are' : 'is'} not one`, { code: 'USAGE' });
+  }
+  return names;
+}

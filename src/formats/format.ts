@@ -26,7 +26,10 @@ export interface OpenOptions {
   sharedMemory?: boolean;
   /** Caffe: build the net only up to these blobs, which become the outputs (--outputs). */
   outputs?: string[];
-  /** Caffe: net input name → shape replacing the declared one (--input-shape; same rank). */
+  /**
+   * Caffe: net input name → shape replacing the declared one (--input-shape; same rank). ONNX models keep
+   * their declared shapes; their symbolic dims are set when inputs are generated.
+   */
   inputShapes?: Record<string, number[]>;
 }
 

@@ -1,4 +1,4 @@
-import { DataType, Model, ValueInfo, dtypeName, elementCount, onnxOpset, shapeOf, tensorByteSize } from '../ir/index.js';
+import { DataType, Model, ValueInfo, allScopes, dtypeName, elementCount, onnxOpset, shapeOf, tensorByteSize } from '../ir/index.js';
 import { analyzeBatchNormFolding } from '../passes/bnFoldability.js';
 
 export interface ValueSummary {
@@ -14,8 +14,11 @@ export interface ModelSummary {
   producer: string;
   inputs: ValueSummary[];
   outputs: ValueSummary[];
+  /** Nodes of the main graph and of every subgraph (If branches, Loop/Scan bodies), at any depth. */
   nodeCount: number;
-  /** op type → count, most frequent first (domain-qualified for non-ONNX domains) */
+  /** Subgraphs in the model, and how many of nodeCount are inside them. */
+  subgraphs: { count: number; nodeCount: number };
+  /** op type → count over all graphs, most frequent first (domain-qualified for non-ONNX domains) */
   opHistogram: Record<string, number>;
   initializerCount: number;
   parameterCount: number;
@@ -36,14 +39,23 @@ function valueSummary(v: ValueInfo): ValueSummary {
   };
 }
 
-/** Facts about a model for `bnc inspect`: counts over the main graph (subgraphs are not descended into). */
+/**
+ * Facts about a model for `bnc inspect`. Nodes, op types, initializers and BatchNorms are counted over the
+ * main graph and every subgraph (If branches, Loop/Scan bodies); inputs and outputs are the main graph's.
+ */
 export function summarizeModel(model: Model): ModelSummary {
   const g = model.graph;
   const initNames = new Set(g.initializers.map((t) => t.name));
   const hist = new Map<string, number>();
-  for (const n of g.nodes) {
-    const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:${n.opType}` : n.opType;
-    hist.set(key, (hist.get(key) ?? 0) + 1);
+  const scopes = allScopes(g);
+  const initializers = scopes.flatMap((s) => s.graph.initializers);
+  let nodeCount = 0;
+  for (const { graph } of scopes) {
+    for (const n of graph.nodes) {
+      const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:${n.opType}` : n.opType;
+      hist.set(key, (hist.get(key) ?? 0) + 1);
+    }
+    nodeCount += graph.nodes.length;
   }
   const bns = analyzeBatchNormFolding(g, { opset: onnxOpset(model) });
   return {
@@ -53,15 +65,18 @@ export function summarizeModel(model: Model): ModelSummary {
     // Older exporters list initializers as graph inputs too; those are weights, not inputs to feed.
     inputs: g.inputs.filter((i) => !initNames.has(i.name)).map(valueSummary),
     outputs: g.outputs.map(valueSummary),
-    nodeCount: g.nodes.length,
+    nodeCount,
+    subgraphs: { count: scopes.length - 1, nodeCount: nodeCount - g.nodes.length },
     opHistogram: Object.fromEntries([...hist.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
-    initializerCount: g.initializers.length,
-    parameterCount: g.initializers.reduce((s, t) => s + elementCount(t.dims), 0),
-    parameterBytes: g.initializers.reduce((s, t) => s + tensorByteSize(t), 0),
+    initializerCount: initializers.length,
+    parameterCount: initializers.reduce((s, t) => s + elementCount(t.dims), 0),
+    parameterBytes: initializers.reduce((s, t) => s + tensorByteSize(t), 0),
     batchNorm: {
       count: bns.length,
       foldable: bns.filter((b) => b.foldable).length,
-      notFoldable: bns.filter((b) => !b.foldable).map((b) => ({ node: b.bn.name || b.bn.outputs[0]!, reason: b.reason! })),
+      notFoldable: bns
+        .filter((b) => !b.foldable)
+        .map((b) => ({ node: (b.bn.name || b.bn.outputs[0]!) + (b.where ? ` (in ${b.where})` : ''), reason: b.reason! })),
     },
   };
 }

@@ -12,6 +12,12 @@ import { outerReadsOf, queryStats } from './query.js';
  *
  * The query helpers in query.ts (producerOf, useCount, ...) each walk the whole graph; fine for one
  * question, quadratic in a loop. Everything that asks per node or per BatchNormalization uses this.
+ *
+ * Subgraphs (If/Loop/Scan bodies): one index per graph, each built with its enclosing graph's index as
+ * `outer` (passScopes in passes/pass.ts). producer(), consumers(), initializer() and useCount() answer for
+ * the graph itself; `owner(name)` finds the graph an outer-scope name resolves to, so resolveConstant and
+ * the shape facts follow it there without walking any graph. Reads from inside subgraphs count as uses in
+ * the graph that defines the value.
  */
 export class GraphIndex {
   private readonly producers = new Map<string, Node>();
@@ -24,7 +30,8 @@ export class GraphIndex {
   private readonly outputInfo = new Map<string, ValueInfo>();
   private readonly valueInfo = new Map<string, ValueInfo>();
   private readonly initializers = new Map<string, Tensor>();
-  private readonly used = new Set<string>();
+  /** Names in use; shared by every index of one model's tree of graphs (see `outer`). */
+  private readonly used: Set<string>;
   private readonly removed = new Set<Node>();
   private readonly replaced = new Map<Node, Node[]>();
   private readonly droppedInfo = new Set<string>();
@@ -32,11 +39,17 @@ export class GraphIndex {
   /**
    * `listInitializersAsInputs`: new initializers are also declared as graph inputs, as IR version 3 and
    * older require (every initializer must be a graph input there).
+   * `outer`: the index of the enclosing graph when `graph` is a subgraph (If branch, Loop/Scan body). Names
+   * the subgraph does not define resolve there (`owner`, `declared`), as ONNX outer-scope reads do; the
+   * set of used names is shared with it, so `uniqueName` avoids the names of every graph indexed with the
+   * same root (build the indexes of all scopes before asking for new names: passScopes does).
    */
   constructor(
     readonly graph: Graph,
-    private readonly options: { listInitializersAsInputs?: boolean } = {},
+    private readonly options: { listInitializersAsInputs?: boolean; outer?: GraphIndex } = {},
   ) {
+    this.outer = options.outer;
+    this.used = options.outer ? options.outer.used : new Set<string>();
     queryStats.nodesScanned += graph.nodes.length;
     for (const n of graph.nodes) this.addNode(n);
     for (const t of graph.initializers) {
@@ -55,7 +68,24 @@ export class GraphIndex {
     for (const v of graph.valueInfo) if (!this.valueInfo.has(v.name)) this.valueInfo.set(v.name, v);
   }
 
-  /** The node that produces `value` (undefined for graph inputs, initializers, unknown names). */
+  /** The enclosing graph's index (undefined for the main graph). */
+  readonly outer: GraphIndex | undefined;
+
+  /** Whether this graph itself defines `name` (node output, initializer or graph input); hides outer names. */
+  defines(name: string): boolean {
+    return this.producers.has(name) || this.initializers.has(name) || this.inputInfo.has(name);
+  }
+
+  /**
+   * The index of the innermost graph, from this one outwards, that defines `name`: where a read of `name`
+   * here resolves to (ONNX IR, names in subgraphs). undefined when no graph around defines it. O(depth).
+   */
+  owner(name: string): GraphIndex | undefined {
+    for (let ix: GraphIndex | undefined = this; ix; ix = ix.outer) if (ix.defines(name)) return ix;
+    return undefined;
+  }
+
+  /** The node that produces `value` in this graph (undefined for graph inputs, initializers, unknown and outer names). */
   producer(value: string): Node | undefined {
     return value ? this.producers.get(value) : undefined;
   }
@@ -91,9 +121,14 @@ export class GraphIndex {
     return this.outputs.has(name);
   }
 
-  /** The declared type of a value: value_info first, then graph inputs, then graph outputs. */
+  /**
+   * The declared type of a value: value_info first, then graph inputs, then graph outputs; for a name this
+   * graph does not define, the enclosing graph's declaration.
+   */
   declared(name: string): ValueInfo | undefined {
-    return this.valueInfo.get(name) ?? this.inputInfo.get(name) ?? this.outputInfo.get(name);
+    const own = this.valueInfo.get(name) ?? this.inputInfo.get(name) ?? this.outputInfo.get(name);
+    if (own || !this.outer || this.defines(name)) return own;
+    return this.outer.declared(name);
   }
 
   /** A name not used by any value or node, derived from `base`; reserved at once. */
@@ -199,11 +234,14 @@ export class GraphIndex {
     }
   }
 
-  /** Outer values read by each subgraph attribute of `n`, once per subgraph (as useCount counts them). */
+  /**
+   * Outer values read inside each subgraph attribute of `n` (and their own subgraphs), once per reading
+   * place, as query.ts's useCount counts them.
+   */
   private subgraphReadsOf(n: Node): string[] {
     const reads: string[] = [];
     for (const a of n.attributes) {
-      for (const g of a.g ? [a.g] : a.graphs ?? []) reads.push(...new Set(outerReadsOf(g)));
+      for (const g of a.g ? [a.g] : a.graphs ?? []) reads.push(...outerReadsOf(g));
     }
     return reads;
   }

@@ -6,3 +6,4 @@ export * from './graphIndex.js';
 export * from './validate.js';
 export * from './errors.js';
 export * from './clone.js';
+export * from './subgraphs.js';

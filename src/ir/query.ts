@@ -27,14 +27,17 @@ export function consumersOf(graph: Graph, value: string): Node[] {
   return graph.nodes.filter((n) => n.inputs.includes(value));
 }
 
-/** Number of places that read `value`: node inputs (each occurrence), graph outputs, and subgraphs. */
+/**
+ * Number of places that read `value`: node inputs (each occurrence), graph outputs, and every read inside
+ * nested subgraphs that resolves to this graph's `value` (a subgraph that defines the name itself hides it).
+ */
 export function useCount(graph: Graph, value: string): number {
   queryStats.nodesScanned += graph.nodes.length;
   let n = 0;
   for (const node of graph.nodes) {
     for (const i of node.inputs) if (i === value) n++;
     for (const a of node.attributes) {
-      for (const g of a.g ? [a.g] : a.graphs ?? []) if (readsOuterValue(g, value)) n++;
+      for (const g of a.g ? [a.g] : a.graphs ?? []) n += outerReadCount(g, value);
     }
   }
   for (const o of graph.outputs) if (o.name === value) n++;
@@ -43,13 +46,20 @@ export function useCount(graph: Graph, value: string): number {
 
 /** Whether a subgraph (If/Loop/Scan body) reads `value` from the enclosing scope. */
 export function readsOuterValue(g: Graph, value: string): boolean {
-  const local = new Set<string>([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
-  for (const n of g.nodes) {
-    for (const i of n.inputs) if (i === value && !local.has(i)) return true;
-    for (const a of n.attributes) for (const sg of a.g ? [a.g] : a.graphs ?? []) if (readsOuterValue(sg, value)) return true;
-    for (const o of n.outputs) local.add(o);
+  return outerReadCount(g, value) > 0;
+}
+
+/** Reads of an enclosing scope's `value` inside subgraph `g` and its own subgraphs; linear in their size. */
+function outerReadCount(g: Graph, value: string): number {
+  if (g.inputs.some((v) => v.name === value) || g.initializers.some((t) => t.name === value)) return 0;
+  if (g.nodes.some((n) => n.outputs.includes(value))) return 0;
+  let n = 0;
+  for (const node of g.nodes) {
+    for (const i of node.inputs) if (i === value) n++;
+    for (const a of node.attributes) for (const sg of a.g ? [a.g] : a.graphs ?? []) n += outerReadCount(sg, value);
   }
-  return g.outputs.some((o) => o.name === value && !local.has(value));
+  for (const o of g.outputs) if (o.name === value) n++;
+  return n;
 }
 
 export function isGraphOutput(graph: Graph, value: string): boolean {
@@ -147,6 +157,7 @@ export function nodeReads(node: Node): string[] {
 
 /** Values a subgraph reads from the enclosing scopes (once per reading place). */
 export function outerReadsOf(g: Graph): string[] {
+  queryStats.nodesScanned += g.nodes.length;
   const local = new Set<string>([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
   const out: string[] = [];
   for (const n of g.nodes) {
@@ -157,18 +168,26 @@ export function outerReadsOf(g: Graph): string[] {
   return out;
 }
 
-/** A value name not yet used in the graph, derived from `base`. */
-export function uniqueName(graph: Graph, base: string): string {
+/**
+ * A value name not yet used in the graph, its subgraphs, or the enclosing graphs `outer` (outermost last),
+ * derived from `base`: a new name must neither hide an outer value nor be hidden by an inner one.
+ */
+export function uniqueName(graph: Graph, base: string, outer: Graph[] = []): string {
   queryStats.nodesScanned += graph.nodes.length;
   const used = new Set<string>();
-  for (const n of graph.nodes) {
-    n.inputs.forEach((v) => used.add(v));
-    n.outputs.forEach((v) => used.add(v));
-    used.add(n.name);
-  }
-  graph.inputs.forEach((v) => used.add(v.name));
-  graph.outputs.forEach((v) => used.add(v.name));
-  graph.initializers.forEach((t) => used.add(t.name));
+  const add = (g: Graph, deep: boolean) => {
+    for (const n of g.nodes) {
+      n.inputs.forEach((v) => used.add(v));
+      n.outputs.forEach((v) => used.add(v));
+      used.add(n.name);
+      if (deep) for (const a of n.attributes) for (const sg of a.g ? [a.g] : a.graphs ?? []) add(sg, true);
+    }
+    g.inputs.forEach((v) => used.add(v.name));
+    g.outputs.forEach((v) => used.add(v.name));
+    g.initializers.forEach((t) => used.add(t.name));
+  };
+  add(graph, true);
+  for (const g of outer) add(g, false);
   if (!used.has(base)) return base;
   for (let i = 1; ; i++) if (!used.has(`${base}_${i}`)) return `${base}_${i}`;
 }

@@ -1,7 +1,7 @@
 import { BncError, Model, Node, getAttribute, intAttr, onnxOpset, removeAttribute, setAttribute } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { nodeLabel } from './constants.js';
-import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
+import { PassOptions, PassReport, emptyReport, passScopes } from './pass.js';
 
 /**
  * bn-eval: make every BatchNormalization compute with its stored (running) statistics, as in inference.
@@ -20,37 +20,41 @@ import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
  *     with an error naming the BN and the output: those readers need training-mode values that an
  *     inference BN does not produce.
  * The report lists each BN whose computation changed (batch statistics → stored statistics).
+ * BNs inside subgraphs (If branches, Loop/Scan bodies, at any depth) are switched too; a read of an optional
+ * output from a nested subgraph counts as a reader.
  */
 export function batchNormEval(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('bn-eval');
-  const graph = model.graph;
-  const ix = passFacts(model, options).index;
   const opset = onnxOpset(model);
-  const bns = graph.nodes.filter(isBatchNorm);
+  const scopes = passScopes(model, options).map(({ index, label }) => ({ index, label, bns: index.graph.nodes.filter(isBatchNorm) }));
 
   // Check every BN before changing any, so an error leaves the model untouched.
-  for (const bn of bns) {
-    for (let i = 1; i < bn.outputs.length; i++) {
-      const out = bn.outputs[i]!;
-      if (!out) continue;
-      const readers = ix.consumers(out).map((n) => `${n.opType} '${nodeLabel(n)}'`);
-      if (ix.isGraphOutput(out)) readers.push('a graph output');
-      if (ix.readBySubgraph(out)) readers.push('a subgraph');
-      if (readers.length) {
-        throw new BncError(
-          `BatchNormalization '${nodeLabel(bn)}': its output '${out}' (${OPTIONAL_OUTPUTS[i - 1]}) is read by ${readers.join(', ')}; ` +
-            `an inference BN does not produce it. Remove that reader, or do not run bn-eval/fold-bn on this model`,
-          { code: 'BN_STATS_READ' },
-        );
+  for (const { index: ix, label, bns } of scopes) {
+    for (const bn of bns) {
+      for (let i = 1; i < bn.outputs.length; i++) {
+        const out = bn.outputs[i]!;
+        if (!out) continue;
+        const readers = ix.consumers(out).map((n) => `${n.opType} '${nodeLabel(n)}'`);
+        if (ix.isGraphOutput(out)) readers.push('a graph output');
+        if (ix.readBySubgraph(out)) readers.push('a node inside a subgraph');
+        if (readers.length) {
+          throw new BncError(
+            `BatchNormalization '${label(bn)}': its output '${out}' (${OPTIONAL_OUTPUTS[i - 1]}) is read by ${readers.join(', ')}; ` +
+              `an inference BN does not produce it. Remove that reader, or do not run bn-eval/fold-bn on this model`,
+            { code: 'BN_STATS_READ' },
+          );
+        }
       }
     }
   }
 
-  for (const bn of bns) {
-    const what = switchToInference(bn, opset);
-    if (what.length) {
-      report.changed++;
-      report.changes.push(`${nodeLabel(bn)}: ${what.join('; ')} → uses stored statistics`);
+  for (const { label, bns } of scopes) {
+    for (const bn of bns) {
+      const what = switchToInference(bn, opset);
+      if (what.length) {
+        report.changed++;
+        report.changes.push(`${label(bn)}: ${what.join('; ')} → uses stored statistics`);
+      }
     }
   }
   return report;

@@ -1,5 +1,6 @@
 import { Graph, GraphIndex, Node, Tensor, dtypeName, getAttribute } from '../ir/index.js';
 import { ConstantSource, FOLDABLE_FLOAT_TYPES, constantValues, isSharedConstant, nodeLabel, resolveConstant } from './constants.js';
+import { graphScopes } from './pass.js';
 import { AnalysisStats, GraphFacts } from './shapeFacts.js';
 
 /**
@@ -22,6 +23,9 @@ import { AnalysisStats, GraphFacts } from './shapeFacts.js';
  *     MatMul output, axis 1 is not the feature axis and the BN does not fold).
  *  6. The weight and bias are read by no other node (folding in place would change that node too); with
  *     --allow-weight-copy this node gets a private copy instead.
+ * Inside a subgraph (If branch, Loop/Scan body) the same rules hold, with reads from nested subgraphs
+ * counted as reads, constants of the enclosing graphs taken as constants (the folded weight then becomes
+ * the subgraph's own initializer), and a producer in an enclosing graph never folded into.
  */
 export interface FoldCandidate {
   bn: Node;
@@ -103,9 +107,16 @@ export function batchNormAffine(ix: GraphIndex, bn: Node): BatchNormAffine | { r
   return { channels: c, k, shift };
 }
 
-export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions & { stats?: AnalysisStats } = {}): FoldCandidate[] {
-  const facts = new GraphFacts(new GraphIndex(graph), options.stats);
-  return graph.nodes.filter(isBatchNorm).map((bn) => checkBatchNormFolding(facts, bn, options));
+/**
+ * Every BN of `graph` and of all its subgraphs (If/Loop/Scan bodies, at any depth), each judged in its own
+ * graph; `where` names the subgraph ("then_branch of If 'check'"), '' for the main graph. One index per graph.
+ */
+export function analyzeBatchNormFolding(graph: Graph, options: FoldabilityOptions & { stats?: AnalysisStats } = {}): (FoldCandidate & { where: string })[] {
+  const out: (FoldCandidate & { where: string })[] = [];
+  for (const { facts, where } of graphScopes(graph, options.stats)) {
+    for (const bn of facts.graph.nodes.filter(isBatchNorm)) out.push({ ...checkBatchNormFolding(facts, bn, options), where });
+  }
+  return out;
 }
 
 export function checkBatchNormFolding(facts: GraphFacts, bn: Node, options: FoldabilityOptions = {}): FoldCandidate {
@@ -126,7 +137,12 @@ export function checkBatchNormFolding(facts: GraphFacts, bn: Node, options: Fold
   const x = bn.inputs[0] ?? '';
   const producer = ix.producer(x);
   if (!producer) {
-    return no(ix.isGraphInput(x) ? `its input '${x}' is a graph input: there is no layer to fold into` : `its input '${x}' is a constant`);
+    const outer = ix.outer !== undefined;
+    if (ix.isGraphInput(x)) return no(`its input '${x}' is a ${outer ? 'subgraph' : 'graph'} input: there is no layer to fold into`);
+    if (outer && !ix.defines(x) && !resolveConstant(ix, x)) {
+      return no(`its input '${x}' comes from the enclosing graph: a layer outside this subgraph is not folded into`);
+    }
+    return no(`its input '${x}' is a constant`);
   }
   const p = `${producer.opType} '${nodeLabel(producer)}'`;
   if (!FOLD_TARGETS.has(producer.opType) || !isOnnxDomain(producer)) {
@@ -153,10 +169,12 @@ export function checkBatchNormFolding(facts: GraphFacts, bn: Node, options: Fold
   const shared: [string, ConstantSource][] = [['weight', weight]];
   if (bias) shared.push(['bias', bias]);
   for (const [what, source] of shared) {
-    if (!isSharedConstant(ix, source)) continue;
+    if (!isSharedConstant(source)) continue;
     const name = source.chain[source.chain.length - 1]!;
-    const readers = new Set(source.chain.flatMap((v) => ix.consumers(v)).filter((n) => n !== producer));
-    const by = [...readers].map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') || 'a graph output';
+    const readers = new Set(source.chain.flatMap((v, i) => source.indexes[i]!.consumers(v)).filter((n) => n !== producer));
+    const by =
+      [...readers].map((r) => `${r.opType} '${nodeLabel(r)}'`).join(', ') ||
+      (ix.outer ? 'another reader in an enclosing graph or subgraph' : 'a graph output or a subgraph');
     if (options.allowWeightCopy) return { bn, producer, foldable: true, sharedWeight: true };
     return no(`the ${what} '${name}' of ${p} is shared with ${by}; folding in place would change that node too (use --allow-weight-copy)`, producer, true);
   }

@@ -1,4 +1,4 @@
-import { Graph, Model, Node, nodeReads, topologicalOrder } from '../ir/index.js';
+import { Graph, Model, Node, allScopes, nodeReads, scopeLabel, topologicalOrder } from '../ir/index.js';
 import { nodeLabel } from './constants.js';
 import { PassOptions, PassReport, emptyReport } from './pass.js';
 
@@ -17,10 +17,21 @@ import { PassOptions, PassReport, emptyReport } from './pass.js';
  *     default), that graph input is removed with it. Graph inputs that are not initializers stay, read or
  *     not: they are the model's interface.
  *  4. Surviving nodes, graph inputs and graph outputs keep their names and order.
+ *  5. Subgraphs (If branches, Loop/Scan bodies) are cleaned too, innermost first, so what a cleaned branch
+ *     no longer reads can go from the graph around it; their inputs and outputs are never touched (they
+ *     are the body's signature), and a value read only inside a subgraph is a read value.
  */
 export function cleanup(model: Model, _options: PassOptions): PassReport {
   const report = emptyReport('cleanup');
-  const graph = model.graph;
+  // allScopes lists a graph before its subgraphs: reversed, every subgraph is cleaned before its holder.
+  for (const scope of allScopes(model.graph).reverse()) {
+    const where = scopeLabel(scope);
+    cleanupGraph(scope.graph, !scope.outer, where ? ` in ${where}` : '', report);
+  }
+  return report;
+}
+
+function cleanupGraph(graph: Graph, isMain: boolean, where: string, report: PassReport): void {
   const read = new Map<string, number>();
   const addReads = (n: Node, delta: number) => {
     for (const v of nodeReads(n)) read.set(v, (read.get(v) ?? 0) + delta);
@@ -41,10 +52,12 @@ export function cleanup(model: Model, _options: PassOptions): PassReport {
   if (dead.size) {
     graph.nodes = graph.nodes.filter((n) => !dead.has(n));
     report.changed += dead.size;
-    report.changes.push(`removed ${dead.size} unused node(s): ${summarize([...dead].map((n) => `${n.opType} '${nodeLabel(n)}'`))}`);
+    report.changes.push(`removed ${dead.size} unused node(s)${where}: ${summarize([...dead].map((n) => `${n.opType} '${nodeLabel(n)}'`))}`);
   }
 
-  const deadInits = graph.initializers.filter((t) => (read.get(t.name) ?? 0) === 0);
+  // A subgraph's inputs are positional (Loop/Scan bodies): an initializer shadowing one is kept.
+  const inputNames = new Set(graph.inputs.map((i) => i.name));
+  const deadInits = graph.initializers.filter((t) => (read.get(t.name) ?? 0) === 0 && (isMain || !inputNames.has(t.name)));
   if (deadInits.length) {
     const names = new Set(deadInits.map((t) => t.name));
     graph.initializers = graph.initializers.filter((t) => !names.has(t.name));
@@ -52,15 +65,14 @@ export function cleanup(model: Model, _options: PassOptions): PassReport {
     graph.inputs = graph.inputs.filter((i) => !names.has(i.name));
     report.changed += deadInits.length;
     report.changes.push(
-      `removed ${deadInits.length} unused initializer(s)` +
+      `removed ${deadInits.length} unused initializer(s)${where}` +
         (inputsBefore > graph.inputs.length ? ` (${inputsBefore - graph.inputs.length} also listed as graph inputs)` : '') +
         `: ${summarize(deadInits.map((t) => t.name))}`,
     );
   }
 
   const staleInfo = graph.valueInfo.length - pruneValueInfo(graph);
-  if (staleInfo) report.changes.push(`dropped ${staleInfo} value_info entr${staleInfo === 1 ? 'y' : 'ies'} for values that no longer exist`);
-  return report;
+  if (staleInfo) report.changes.push(`dropped ${staleInfo} value_info entr${staleInfo === 1 ? 'y' : 'ies'}${where} for values that no longer exist`);
 }
 
 /** Keep value_info only for values some node still produces; returns the count kept. */

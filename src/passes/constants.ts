@@ -21,6 +21,8 @@ export interface ConstantSource {
   tensor: Tensor;
   /** The values read on the way, starting with the one asked for (an Identity chain lists each link). */
   chain: string[];
+  /** The index of the graph that defines each link of `chain` (an enclosing graph's, for outer-scope values). */
+  indexes: GraphIndex[];
 }
 
 const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
@@ -28,25 +30,37 @@ const isOnnxDomain = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 // ConstantOfShape results larger than this are not materialised: they are never BN parameters or weights.
 const MAX_EXPANDED_ELEMENTS = 1 << 26;
 
+/**
+ * The constant behind `value` as read in the graph of `ix`. When that graph is a subgraph (the index has an
+ * `outer`), a name it does not define resolves in the enclosing graphs: outer-scope constants are constants.
+ * O(chain length × nesting depth).
+ */
 export function resolveConstant(ix: GraphIndex, value: string): ConstantSource | undefined {
   const chain: string[] = [];
+  const indexes: GraphIndex[] = [];
   let current = value;
   // Identity chains are short; the bound guards against a malformed graph with a cycle.
   for (let hops = 0; hops < 64 && current; hops++) {
+    if (ix.outer && !ix.defines(current)) {
+      const owner = ix.owner(current);
+      if (!owner) return undefined;
+      ix = owner;
+    }
     chain.push(current);
+    indexes.push(ix);
     const init = ix.initializer(current);
-    if (init) return { tensor: init, chain };
+    if (init) return { tensor: init, chain, indexes };
     const p = ix.producer(current);
     if (!p || !isOnnxDomain(p)) return undefined;
     if (p.opType === 'Constant') {
       const t = constantNodeTensor(p);
-      return t ? { tensor: t, chain } : undefined;
+      return t ? { tensor: t, chain, indexes } : undefined;
     }
     if (p.opType === 'ConstantOfShape') {
       const shape = p.inputs[0] ? resolveConstant(ix, p.inputs[0]) : undefined;
       if (!shape) return undefined;
       const t = expandConstantOfShape(p, tensorToIntegers(shape.tensor));
-      return t ? { tensor: t, chain: [...chain, ...shape.chain] } : undefined;
+      return t ? { tensor: t, chain: [...chain, ...shape.chain], indexes: [...indexes, ...shape.indexes] } : undefined;
     }
     if (p.opType !== 'Identity' || !p.inputs[0]) return undefined;
     current = p.inputs[0];
@@ -100,9 +114,12 @@ export function constantValues(ix: GraphIndex, value: string): Float64Array | un
   }
 }
 
-/** Whether any link of a constant's chain is read by more than one place (node input, graph output, subgraph). */
-export function isSharedConstant(ix: GraphIndex, source: ConstantSource): boolean {
-  return source.chain.some((v) => ix.useCount(v) > 1);
+/**
+ * Whether any link of a constant's chain is read by more than one place (node input, graph output, read
+ * inside a subgraph), counted in the graph that defines the link.
+ */
+export function isSharedConstant(source: ConstantSource): boolean {
+  return source.chain.some((v, i) => source.indexes[i]!.useCount(v) > 1);
 }
 
 /** Float types a pass can rewrite: computed in float64, stored back in the same type. */
@@ -140,10 +157,13 @@ export function storeValues(name: string, dtype: DataType, dims: number[], value
  * Make `node` read `tensor` at input `index`. A plain initializer that only this node reads is updated in
  * place (its name kept); anything else (a shared weight, a Constant node, an initializer that is also a
  * graph input a caller could override) gets a new initializer under a fresh name derived from `baseName`,
- * and the old value is left for `cleanup` to drop when nothing reads it any more. Returns the name used.
+ * and the old value is left for `cleanup` to drop when nothing reads it any more. In a subgraph (an index
+ * with `outer`) a value of an enclosing graph is never changed: the new initializer goes into the subgraph,
+ * under a name no other graph of the model uses. Returns the name used.
  */
 export function replaceConstantInput(ix: GraphIndex, node: Node, index: number, tensor: Tensor, baseName: string): string {
   const current = node.inputs[index] ?? '';
+  // initializer() answers for this graph only: an enclosing graph's value is never changed from a subgraph.
   const init = current ? ix.initializer(current) : undefined;
   if (init && !ix.isGraphInput(current) && ix.useCount(current) === 1) {
     init.dtype = tensor.dtype;

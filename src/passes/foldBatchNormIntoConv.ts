@@ -1,7 +1,7 @@
 import { AttributeType, GraphIndex, Model, Node, dtypeName, getAttribute, onnxOpset, setAttribute, tensorToFloat64 } from '../ir/index.js';
 import { BatchNormAffine, batchNormAffine, checkBatchNormFolding, isBatchNorm } from './bnFoldability.js';
 import { nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
-import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
+import { PassOptions, PassReport, commitScopes, emptyReport, passScopes } from './pass.js';
 
 /**
  * fold-bn: fold an inference BatchNormalization into the Conv / ConvTranspose / Gemm / MatMul before it.
@@ -18,43 +18,46 @@ import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
  *  2. it reads the first output of a fold target;             5. the parameter shapes give C channels;
  *  3. that output has no other reader and is not a graph output;
  *  6. W and b are not shared with another node — with allowWeightCopy this node gets private copies.
+ * BNs inside subgraphs (If branches, Loop/Scan bodies, at any depth) fold the same way within their graph;
+ * they are reported as "bn (in then_branch of If 'check')".
  */
 export function foldBatchNormIntoConv(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('fold-bn');
-  const facts = passFacts(model, options);
-  const ix = facts.index;
   const opset = onnxOpset(model);
   const counts: Record<string, number> = {};
-  for (const bn of model.graph.nodes.filter(isBatchNorm)) {
-    const c = checkBatchNormFolding(facts, bn, { opset, allowWeightCopy: options.allowWeightCopy });
-    if (!c.foldable || !c.producer) {
-      report.skipped.push({ node: nodeLabel(bn), reason: c.reason ?? 'not foldable' });
-      continue;
-    }
-    const producer = c.producer;
-    const producerType = producer.opType;
-    const affine = batchNormAffine(ix, bn) as BatchNormAffine;
-    const rounding = foldInto(ix, producer, affine, opset);
-    // The folded producer now computes the BN's output under its name.
-    const oldOutput = producer.outputs[0]!;
-    ix.removeNode(bn);
-    ix.setOutput(producer, 0, bn.outputs[0]!);
-    ix.dropValueInfo(oldOutput);
-    counts[producerType] = (counts[producerType] ?? 0) + 1;
-    report.changed++;
-    report.changes.push(
-      `${nodeLabel(bn)} folded into ${producerType} '${nodeLabel(producer)}'` +
-        (producerType !== producer.opType ? ` (now ${producer.opType})` : '') +
-        (c.sharedWeight ? ' (weight copied: it was shared)' : ''),
-    );
-    for (const r of rounding) {
-      report.warnings.push(
-        `${producer.opType} '${nodeLabel(producer)}': folded ${r.what} stored as ${dtypeName(r.dtype)}, max rounding error ${r.maxError.toExponential(2)} (${(r.maxError / (r.maxAbs || 1)).toExponential(2)} of the largest value)`,
+  const scopes = passScopes(model, options);
+  for (const { facts, index: ix, label } of scopes) {
+    for (const bn of facts.graph.nodes.filter(isBatchNorm)) {
+      const c = checkBatchNormFolding(facts, bn, { opset, allowWeightCopy: options.allowWeightCopy });
+      if (!c.foldable || !c.producer) {
+        report.skipped.push({ node: label(bn), reason: c.reason ?? 'not foldable' });
+        continue;
+      }
+      const producer = c.producer;
+      const producerType = producer.opType;
+      const affine = batchNormAffine(ix, bn) as BatchNormAffine;
+      const rounding = foldInto(ix, producer, affine, opset);
+      // The folded producer now computes the BN's output under its name.
+      const oldOutput = producer.outputs[0]!;
+      ix.removeNode(bn);
+      ix.setOutput(producer, 0, bn.outputs[0]!);
+      ix.dropValueInfo(oldOutput);
+      counts[producerType] = (counts[producerType] ?? 0) + 1;
+      report.changed++;
+      report.changes.push(
+        `${label(bn)} folded into ${producerType} '${nodeLabel(producer)}'` +
+          (producerType !== producer.opType ? ` (now ${producer.opType})` : '') +
+          (c.sharedWeight ? ' (weight copied: it was shared)' : ''),
       );
+      for (const r of rounding) {
+        report.warnings.push(
+          `${producer.opType} '${label(producer)}': folded ${r.what} stored as ${dtypeName(r.dtype)}, max rounding error ${r.maxError.toExponential(2)} (${(r.maxError / (r.maxAbs || 1)).toExponential(2)} of the largest value)`,
+        );
+      }
     }
   }
   report.counts = counts;
-  ix.commit();
+  commitScopes(scopes);
   return report;
 }
 

@@ -1,7 +1,7 @@
 import { Model, Node, getAttribute, onnxOpset } from '../ir/index.js';
 import { isBatchNorm } from './bnFoldability.js';
 import { FOLDABLE_FLOAT_TYPES, constantValues, nodeLabel, replaceConstantInput, resolveConstant, storeValues } from './constants.js';
-import { PassOptions, PassReport, emptyReport, passFacts } from './pass.js';
+import { PassOptions, PassReport, commitScopes, emptyReport, passScopes } from './pass.js';
 import { GraphFacts } from './shapeFacts.js';
 
 /**
@@ -26,27 +26,31 @@ import { GraphFacts } from './shapeFacts.js';
  *  4. Before opset 7, with `broadcast`=1 the constant is the second input and is aligned at `axis` (default:
  *     trailing axes), as the opset-1..6 Mul/Add define it: a [C] constant with axis=1 is per-channel (how
  *     Caffe2 exported Scale).
+ * BNs inside subgraphs (If branches, Loop/Scan bodies) merge the same way within their graph; a Mul/Add
+ * constant may come from an enclosing graph, and a read from a nested subgraph counts as a reader.
  */
 export function mergeBatchNormScale(model: Model, options: PassOptions): PassReport {
   const report = emptyReport('merge-bn-scale');
-  const facts = passFacts(model, options);
   const opset = onnxOpset(model);
-  for (const bn of model.graph.nodes.filter(isBatchNorm)) {
-    const merged: string[] = [];
-    for (;;) {
-      const step = mergeNext(facts, bn, opset);
-      if (step.merged) merged.push(step.merged);
-      else {
-        if (step.skip) report.skipped.push({ node: nodeLabel(bn), reason: step.skip });
-        break;
+  const scopes = passScopes(model, options);
+  for (const { facts, label } of scopes) {
+    for (const bn of facts.graph.nodes.filter(isBatchNorm)) {
+      const merged: string[] = [];
+      for (;;) {
+        const step = mergeNext(facts, bn, opset);
+        if (step.merged) merged.push(step.merged);
+        else {
+          if (step.skip) report.skipped.push({ node: label(bn), reason: step.skip });
+          break;
+        }
+      }
+      if (merged.length) {
+        report.changed++;
+        report.changes.push(`${label(bn)} merged with ${merged.join(' and ')}`);
       }
     }
-    if (merged.length) {
-      report.changed++;
-      report.changes.push(`${nodeLabel(bn)} merged with ${merged.join(' and ')}`);
-    }
   }
-  facts.index.commit();
+  commitScopes(scopes);
   return report;
 }
 
@@ -100,10 +104,11 @@ function mergeNext(facts: GraphFacts, bn: Node, opset: number): { merged?: strin
   }
   const bnName = nodeLabel(bn);
   if (candidate.opType === 'Mul') {
-    const s = storeValues('', scaleIn.tensor.dtype, [channels], scale);
+    // Stored in the parameters' own shape ([C], or C×D1×... for opset-6-to-8 spatial=0 statistics).
+    const s = storeValues('', scaleIn.tensor.dtype, scaleIn.tensor.dims, scale);
     replaceConstantInput(ix, bn, 1, s.tensor, `${bnName}_scale_merged`);
   }
-  const b = storeValues('', biasIn.tensor.dtype, [channels], bias);
+  const b = storeValues('', biasIn.tensor.dtype, biasIn.tensor.dims, bias);
   replaceConstantInput(ix, bn, 2, b.tensor, `${bnName}_B_merged`);
 
   // The BN now produces the merged node's output under its name.

@@ -1,4 +1,5 @@
-import { GraphIndex, Model } from '../ir/index.js';
+import { Graph, GraphIndex, Model, Node, Scope, allScopes, scopeLabel } from '../ir/index.js';
+import { nodeLabel } from './constants.js';
 import { AnalysisStats, GraphFacts } from './shapeFacts.js';
 
 /** What a pass did, for the command's summary and --json report. */
@@ -39,5 +40,52 @@ export function emptyReport(pass: string): PassReport {
  * version (3 or older) requires it. The pass calls `index.commit()` when it is done.
  */
 export function passFacts(model: Model, options: PassOptions): GraphFacts {
-  return new GraphFacts(new GraphIndex(model.graph, { listInitializersAsInputs: model.irVersion > 0 && model.irVersion < 4 }), options.stats);
+  return new GraphFacts(new GraphIndex(model.graph, { listInitializersAsInputs: listsInitializersAsInputs(model) }), options.stats);
+}
+
+// IR version 3 and older: every initializer must also be a graph input (of the main graph; ONNX IR).
+const listsInitializersAsInputs = (model: Model) => model.irVersion > 0 && model.irVersion < 4;
+
+/** One graph of the model's tree (main graph or If/Loop/Scan body) as a pass sees it. */
+export interface PassScope {
+  scope: Scope;
+  /** Index and shape facts of this graph; names it does not define resolve in the enclosing scopes. */
+  facts: GraphFacts;
+  index: GraphIndex;
+  /** Where the graph sits ("then_branch of If 'check'"), '' for the main graph. */
+  where: string;
+  /** A node's label for reports, with " (in <where>)" inside subgraphs. */
+  label(node: Node): string;
+}
+
+/**
+ * The index and shape facts of every graph of the model (main graph first, then subgraphs depth-first,
+ * from allScopes): ONE GraphIndex per graph per pass run, each falling back to its enclosing graph's index
+ * for outer-scope names, so a constant or weight of an enclosing graph is a constant inside the body and no
+ * question needs a whole-graph walk. All are built before the pass asks anything (new names must avoid
+ * every graph's names). The pass calls `commitScopes` when it is done.
+ */
+export function passScopes(model: Model, options: PassOptions): PassScope[] {
+  return graphScopes(model.graph, options.stats, listsInitializersAsInputs(model));
+}
+
+/** passScopes for a bare graph tree (inspect's analysis); `listInitializersAsInputs` applies to the root only. */
+export function graphScopes(root: Graph, stats?: AnalysisStats, listInitializersAsInputs = false): PassScope[] {
+  const out: PassScope[] = [];
+  const byScope = new Map<Scope, PassScope>();
+  for (const scope of allScopes(root)) {
+    const around = scope.outer ? byScope.get(scope.outer) : undefined;
+    const index = new GraphIndex(scope.graph, around ? { outer: around.index } : { listInitializersAsInputs });
+    const facts = new GraphFacts(index, stats, around?.facts);
+    const where = scopeLabel(scope);
+    const ps: PassScope = { scope, facts, index, where, label: (n) => (where ? `${nodeLabel(n)} (in ${where})` : nodeLabel(n)) };
+    byScope.set(scope, ps);
+    out.push(ps);
+  }
+  return out;
+}
+
+/** `commit()` every index of passScopes. */
+export function commitScopes(scopes: PassScope[]): void {
+  for (const s of scopes) s.index.commit();
 }

@@ -50,6 +50,8 @@ class Memo<T> {
     private readonly ix: GraphIndex,
     private readonly rule: FactRule<T>,
     private readonly stats?: AnalysisStats,
+    /** The same fact of the enclosing graph: answers for names this (sub)graph does not define. */
+    private readonly outer?: Memo<T>,
   ) {}
 
   get(value: string): T | undefined {
@@ -66,7 +68,8 @@ class Memo<T> {
         stack.pop();
         continue;
       }
-      const d = this.rule.direct(v);
+      // An outer-scope value: its fact is the enclosing graph's (memoized there, so asked once per scope).
+      const d = this.outer && !this.ix.defines(v) ? this.outer.get(v) : this.rule.direct(v);
       const p = d === UNKNOWN ? this.ix.producer(v) : undefined;
       if (d !== UNKNOWN || !p || !isOnnx(p)) {
         if (this.stats) this.stats.shapeFactVisits++;
@@ -90,7 +93,11 @@ class Memo<T> {
   }
 }
 
-/** Rank and element-type facts of one graph, memoized; create one per pass run (see GraphIndex). */
+/**
+ * Rank and element-type facts of one graph, memoized; create one per pass run (see GraphIndex). For a
+ * subgraph, `outer` is the enclosing graph's facts (its index must be `index.outer`): values the subgraph
+ * reads from outside get their facts there.
+ */
 export class GraphFacts {
   private readonly ranks: Memo<number>;
   private readonly types: Memo<DataType>;
@@ -98,10 +105,11 @@ export class GraphFacts {
   constructor(
     readonly index: GraphIndex,
     stats?: AnalysisStats,
+    readonly outer?: GraphFacts,
   ) {
     const ix = index;
-    this.ranks = new Memo<number>(ix, { direct: (v) => directRank(ix, v), deps: rankDeps, combine: (p, known) => combineRank(ix, p, known) }, stats);
-    this.types = new Memo<DataType>(ix, { direct: (v) => directType(ix, v), deps: typeDeps, combine: combineType }, stats);
+    this.ranks = new Memo<number>(ix, { direct: (v) => directRank(ix, v), deps: rankDeps, combine: (p, known) => combineRank(ix, p, known) }, stats, outer?.ranks);
+    this.types = new Memo<DataType>(ix, { direct: (v) => directType(ix, v), deps: typeDeps, combine: combineType }, stats, outer?.types);
   }
 
   get graph(): Graph {

@@ -92,7 +92,7 @@ function reluNumbers(d: NumberArray, o: NumberArray, threads: number): void {
     runPointwise({ op: 'relu', x: int32View(d), out: int32View(o), count: d.length }, threads);
     return;
   }
-  for (let i = 0; i < d.length; i++) o[i] = d[i]! > 0 ? d[i]! : 0;
+  for (let i = 0; i < d.length; i++) o[i] = d[i]! > 0 || d[i]! !== d[i]! ? d[i]! : 0; // NaN stays NaN
 }
 
 function floatBits(v: number): number {

@@ -258,7 +258,9 @@ const convTranspose: KernelConfig = {
  * ConvTranspose output size and padding. Without output_shape:
  *   full = stride·(in-1) + output_padding + (k-1)·dilation + 1,   out = full - pad_begin - pad_end.
  * With output_shape (pads ignored, as the spec says) the total padding is full - output_shape, split as the
- * spec says: SAME_UPPER puts the odd pixel at the end, every other auto_pad at the beginning. An
+ * spec says: from opset 11, SAME_UPPER puts the odd pixel at the end and every other auto_pad at the
+ * beginning; ConvTranspose-1 (opsets 1 to 10) the other way round (onnxruntime uses opset 11's split for
+ * every opset). An
  * output_shape beyond `full` (onnxruntime allows up to stride - 1 more) pads nothing and leaves the extra
  * elements at the end with the bias only, as onnxruntime does. auto_pad SAME_* without output_shape asks
  * for out = in·stride in the same way, except that a full output smaller than that is kept as it is
@@ -283,7 +285,9 @@ export function transposeGeometry(ctx: KernelContext, inputSpatial: number[], ke
       const wanted = outputShape ? outputShape[i]! : inputSpatial[i]! * strides[i]!;
       const total = Math.max(0, full - wanted);
       const small = Math.floor(total / 2);
-      begin = autoPad === 'SAME_UPPER' ? small : total - small;
+      // ConvTranspose-1 (opsets 1 to 10) split an output_shape's padding the other way round.
+      const upperFirst = outputShape && ctx.opset < 11 ? autoPad !== 'SAME_UPPER' : autoPad === 'SAME_UPPER';
+      begin = upperFirst ? small : total - small;
       end = total - begin;
       out = outputShape ? wanted : full - total;
     } else {

@@ -1,11 +1,14 @@
 import {
   BncError,
   DataType,
+  Graph,
   Model,
   Node,
   Tensor,
   ValueInfo,
+  allScopes,
   dtypeName,
+  nodeReads,
   onnxOpset,
   topologicalOrder,
 } from '../ir/index.js';
@@ -17,6 +20,9 @@ import { threadsAvailable, withSharedOutputs } from './parallel.js';
 // The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
 // of src/runtime/kernels.ts. Values live in one map; each intermediate is dropped once its last reader
 // has run (reference counts), unless the caller keeps them all for layer-by-layer comparison.
+// Subgraphs (If branches, Loop/Scan bodies) run through the same loop when a control-flow kernel asks
+// (KernelContext.runSubgraph), each with its own value map that falls back to the enclosing graphs' values
+// for outer-scope reads; a read from inside a subgraph keeps the outer value alive like any other read.
 
 export interface RunOptions {
   /**
@@ -29,8 +35,8 @@ export interface RunOptions {
   /** Called after each node with the number of nodes run and the total. */
   onProgress?: (done: number, total: number) => void;
   /**
-   * Called just before each node's kernel runs, with its inputs (initializers are the model's own
-   * arrays), and just after, with its outputs. Statistics calibration reads inputs and may rewrite
+   * Called just before each node's kernel runs (nodes inside If/Loop/Scan bodies included, at each run),
+   * with its inputs (initializers are the model's own arrays), and just after, with its outputs. Statistics calibration reads inputs and may rewrite
    * constants or outputs in place here.
    */
   beforeNode?: (node: Node, inputs: (RtTensor | undefined)[]) => void;
@@ -73,7 +79,8 @@ function nodeLabel(node: Node): string {
 export function checkSupported(model: Model): void {
   const missing = new Map<string, string[]>();
   let count = 0;
-  for (const node of model.graph.nodes) {
+  // Nodes inside If branches and Loop/Scan bodies too: a branch not taken on one input is taken on another.
+  for (const node of allScopes(model.graph).flatMap((s) => s.graph.nodes)) {
     if (findKernel(node.opType, node.domain)) continue;
     const op = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:${node.opType}` : node.opType;
     const list = missing.get(op) ?? [];
@@ -219,55 +226,21 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
   // Shapes first: a model whose shapes do not fit fails here, naming the node, before any kernel runs.
   inferShapes(model, new Map([...inputs].map(([name, t]) => [name, t.dims])));
 
-  const order = topologicalOrder(graph);
-  // Remaining reads of every value produced by a node; graph outputs are never released.
-  const remaining = new Map<string, number>();
-  for (const node of order) for (const v of node.inputs) if (v) remaining.set(v, (remaining.get(v) ?? 0) + 1);
-  const graphOutputs = new Set(graph.outputs.map((o) => o.name));
   const intermediates = options.keepAll ? new Map<string, RtTensor>() : undefined;
   const produced: string[] = [];
-
   // On several threads, kernel outputs go to shared memory so threaded kernels read their inputs in place.
   withSharedOutputs(threads > 1 && threadsAvailable(threads), () => {
-    order.forEach((node, index) => {
-      const kernel = findKernel(node.opType, node.domain)!;
-      const nodeInputs = node.inputs.map((name) => {
-        if (!name) return undefined;
-        const v = values.get(name);
-        if (!v) throw kernelError(node, `input '${name}' has no value (it is produced by no node that ran)`);
-        return v;
-      });
-      const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads };
-      options.beforeNode?.(node, nodeInputs);
-      let results: RtTensor[];
-      try {
-        results = kernel.run(ctx);
-      } catch (e) {
-        // Bugs stay bugs (no BncError) and keep their class (the CLI reports RangeError as out of memory),
-        // but say which node they happened in.
-        if (e instanceof Error && !(e instanceof BncError)) e.message = `${node.opType} node '${nodeLabel(node)}': ${e.message}`;
-        throw e;
-      }
-      options.afterNode?.(node, results);
-      node.outputs.forEach((name, i) => {
-        if (!name) return;
-        const r = results[i];
-        if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
-        values.set(name, r);
-        produced.push(name);
-        intermediates?.set(name, r);
-      });
-      for (const name of node.inputs) {
-        if (!name || constants.has(name) || graphOutputs.has(name)) continue;
-        const left = (remaining.get(name) ?? 1) - 1;
-        remaining.set(name, left);
-        if (left <= 0) values.delete(name);
-      }
-      // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
-      for (const name of node.outputs) {
-        if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);
-      }
-      options.onProgress?.(index + 1, order.length);
+    runGraph({
+      graph,
+      opset,
+      threads,
+      values,
+      constants,
+      intermediates,
+      produced,
+      onProgress: options.onProgress,
+      beforeNode: options.beforeNode,
+      afterNode: options.afterNode,
     });
   });
 
@@ -278,4 +251,95 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
     outputs.set(o.name, v);
   }
   return { outputs, intermediates, order: produced };
+}
+
+interface GraphRun {
+  graph: Graph;
+  opset: number;
+  threads: number;
+  /** Initializers and fed inputs on entry; the graph outputs (and, with keepAll, everything) on return. */
+  values: Map<string, RtTensor>;
+  /** Values never released (initializers, inputs). */
+  constants: Set<string>;
+  /** Values of the enclosing graphs, for a subgraph's outer-scope reads. */
+  outer?: (name: string) => RtTensor | undefined;
+  intermediates?: Map<string, RtTensor>;
+  produced?: string[];
+  onProgress?: (done: number, total: number) => void;
+  /** RunOptions' hooks; they see the nodes of subgraphs too. */
+  beforeNode?: RunOptions['beforeNode'];
+  afterNode?: RunOptions['afterNode'];
+}
+
+/** Run every node of `run.graph` once, in topological order; its outputs are left in `run.values`. */
+function runGraph(run: GraphRun): void {
+  const { graph, opset, threads, values, constants, outer } = run;
+  const order = topologicalOrder(graph);
+  // What each node reads, including the outer-scope reads of its subgraphs (they must stay alive until it runs).
+  const reads = order.map(nodeReads);
+  // Remaining reads of every value produced by a node; graph outputs are never released.
+  const remaining = new Map<string, number>();
+  for (const list of reads) for (const v of list) remaining.set(v, (remaining.get(v) ?? 0) + 1);
+  const graphOutputs = new Set(graph.outputs.map((o) => o.name));
+  const lookup = (name: string) => values.get(name) ?? outer?.(name);
+  const runSubgraph = (sub: Graph, feeds: Map<string, RtTensor>): RtTensor[] => {
+    const subValues = new Map<string, RtTensor>();
+    const subConstants = new Set<string>();
+    for (const t of sub.initializers) {
+      subValues.set(t.name, runtimeTensorFromInitializer(t));
+      subConstants.add(t.name);
+    }
+    for (const [name, t] of feeds) {
+      subValues.set(name, t);
+      subConstants.add(name);
+    }
+    runGraph({ graph: sub, opset, threads, values: subValues, constants: subConstants, outer: lookup, beforeNode: run.beforeNode, afterNode: run.afterNode });
+    return sub.outputs.map((o) => {
+      const v = subValues.get(o.name) ?? lookup(o.name);
+      if (!v) throw new BncError(`subgraph '${sub.name}': output '${o.name}' was not computed`, { code: 'RUNTIME' });
+      return v;
+    });
+  };
+
+  order.forEach((node, index) => {
+    const kernel = findKernel(node.opType, node.domain)!;
+    const nodeInputs = node.inputs.map((name) => {
+      if (!name) return undefined;
+      const v = lookup(name);
+      if (!v) throw kernelError(node, `input '${name}' has no value (it is produced by no node that ran)`);
+      return v;
+    });
+    const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads, runSubgraph };
+    run.beforeNode?.(node, nodeInputs);
+    let results: RtTensor[];
+    try {
+      results = kernel.run(ctx);
+    } catch (e) {
+      // Bugs stay bugs (no BncError) and keep their class (the CLI reports RangeError as out of memory),
+      // but say which node they happened in.
+      if (e instanceof Error && !(e instanceof BncError)) e.message = `${node.opType} node '${nodeLabel(node)}': ${e.message}`;
+      throw e;
+    }
+    run.afterNode?.(node, results);
+    node.outputs.forEach((name, i) => {
+      if (!name) return;
+      const r = results[i];
+      if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
+      values.set(name, r);
+      run.produced?.push(name);
+      run.intermediates?.set(name, r);
+    });
+    for (const name of reads[index]!) {
+      // Outer values are not in this map: deleting them here is a no-op, their own graph releases them.
+      if (constants.has(name) || graphOutputs.has(name)) continue;
+      const left = (remaining.get(name) ?? 1) - 1;
+      remaining.set(name, left);
+      if (left <= 0) values.delete(name);
+    }
+    // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
+    for (const name of node.outputs) {
+      if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);
+    }
+    run.onProgress?.(index + 1, order.length);
+  });
 }

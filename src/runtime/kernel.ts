@@ -1,4 +1,4 @@
-import { Attribute, BncError, DataType, Node, Tensor, TypedArray, bfloat16BitsToNumber, dtypeName, float16BitsToNumber } from '../ir/index.js';
+import { Attribute, BncError, DataType, Graph, Node, Tensor, TypedArray, bfloat16BitsToNumber, dtypeName, float16BitsToNumber } from '../ir/index.js';
 
 /**
  * A runtime value: element type (IR DataType numbers), dims, and the elements in C order.
@@ -21,6 +21,11 @@ export interface KernelContext {
   attrs: AttributeReader;
   /** Worker threads the kernel may use (1 = run on the calling thread). */
   threads: number;
+  /**
+   * Run a subgraph of this node (If branch, Loop/Scan body) with its inputs fed by name; it reads outer-scope
+   * values from the graphs around it. Returns the subgraph's outputs in order. Set by the engine.
+   */
+  runSubgraph?: (graph: Graph, feeds: Map<string, RtTensor>) => RtTensor[];
 }
 
 export interface KernelConfig {

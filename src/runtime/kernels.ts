@@ -18,6 +18,8 @@ import { LINALG_KERNELS } from './linalg.js';
 import { SIGNAL_KERNELS } from './signal.js';
 import { TRAINING_KERNELS } from './training.js';
 import { NGRAM_KERNELS } from './ngram.js';
+import { CONTROL_FLOW_KERNELS } from './controlFlow.js';
+import { RECURRENT_KERNELS } from './recurrent.js';
 
 // The one kernel table: each op-family file exports its list of KernelConfig and is added here once.
 // Adding an op means adding it to its family's list (and a test); this file changes only for a new family.
@@ -41,6 +43,8 @@ const FAMILIES: KernelConfig[][] = [
   SIGNAL_KERNELS,
   TRAINING_KERNELS,
   NGRAM_KERNELS,
+  CONTROL_FLOW_KERNELS,
+  RECURRENT_KERNELS,
 ];
 
 const TABLE = new Map<string, KernelConfig>();

@@ -14,6 +14,17 @@ function requireParam(ctx: KernelContext, index: number, what: string, size: num
 }
 
 /**
+ * Statistics per channel (`channels` of them) over `plane` elements of each image. X is (N x C x D1 ...);
+ * a 1-D X of size N has C = 1 (opset 9 onwards says so; earlier opsets are read the same way). With
+ * spatial=0 (opsets 6 to 8) there is one set of statistics per element of X[1:]: shaped C x D1 x ... Dn.
+ */
+export function batchNormGeometry(opset: number, spatialAttr: number, dims: readonly number[]): { channels: number; plane: number } {
+  const spatial = opset >= 9 || spatialAttr !== 0;
+  if (!spatial) return { channels: dims.slice(1).reduce((a, b) => a * b, 1), plane: 1 };
+  return { channels: dims.length >= 2 ? dims[1]! : 1, plane: dims.slice(2).reduce((a, b) => a * b, 1) };
+}
+
+/**
  * Whether a BatchNormalization node uses batch statistics. Opset 14+: training_mode=1. Before 14 there is
  * no attribute: requesting the optional running/saved statistics outputs means training (as onnxruntime
  * reads it); opset 6's is_test=1 forces inference.
@@ -29,14 +40,11 @@ const batchNormalization: KernelConfig = {
   run(ctx) {
     const x = requireInput(ctx, 0, 'input X');
     const xData = requireFloat(ctx, x, 'input X');
-    if (x.dims.length < 2) throw kernelError(ctx.node, `input X has shape ${formatDims(x.dims)}; it needs N and C axes`);
+    if (x.dims.length < 1) throw kernelError(ctx.node, `input X is a scalar; it needs at least the N axis`);
     const epsilon = ctx.attrs.float('epsilon', 1e-5);
     const momentum = ctx.attrs.float('momentum', 0.9);
-    // spatial=0 (opsets 6-8): one set of statistics per (C, D1, ...) element instead of per channel.
-    const spatial = ctx.opset >= 9 || ctx.attrs.int('spatial', 1) !== 0;
     const batch = x.dims[0]!;
-    const channels = spatial ? x.dims[1]! : x.dims.slice(1).reduce((a, b) => a * b, 1);
-    const plane = spatial ? x.dims.slice(2).reduce((a, b) => a * b, 1) : 1;
+    const { channels, plane } = batchNormGeometry(ctx.opset, ctx.attrs.int('spatial', 1), x.dims);
     const scale = requireParam(ctx, 1, 'scale', channels);
     const bias = requireParam(ctx, 2, 'B', channels);
     const mean = requireParam(ctx, 3, 'input_mean', channels);

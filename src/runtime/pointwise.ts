@@ -50,9 +50,9 @@ export function pointwiseRange(job: PointwiseJob, first: number, last: number): 
 // Clip 3.95 → 2.31 ns per element, Relu 1.99 → 1.56.
 const FLOAT_INFINITY_BITS = 0x7f800000;
 
-/** Relu on bits: NaN → 0, like `v > 0 ? v : 0`. */
+/** Relu on bits: max(v, 0) with NaN kept (bits and all, as numpy's maximum and onnxruntime) and -0 to +0. */
 function reluBit(b: number): number {
-  return b > FLOAT_INFINITY_BITS ? 0 : b & ~(b >> 31);
+  return (b & 0x7fffffff) > FLOAT_INFINITY_BITS ? b : b & ~(b >> 31);
 }
 
 function reluBits(d: Int32Array, o: Int32Array, first: number, last: number): void {

@@ -2,6 +2,7 @@ import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
 import { NumberArray, allocate, broadcastDims, formatDims, normalizeAxis } from './broadcast.js';
 import { roundHalfEven } from './elementwise.js';
+import { forwardGeometry, realOutputShape } from './windowGeometry.js';
 
 // Linear quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, and the integer matrix
 // products MatMulInteger and QLinearMatMul (opsets 10-13, 8-bit integers). Products accumulate exactly in
@@ -187,4 +188,103 @@ const qLinearMatMul: KernelConfig = {
   },
 };
 
-export const QUANTIZE_KERNELS: KernelConfig[] = [quantizeLinear, dequantizeLinear, dynamicQuantizeLinear, matMulInteger, qLinearMatMul];
+/**
+ * Direct convolution of (x - x0) with (w - w0[m]) in float64 (exact for 8-bit operands), geometry from
+ * forwardGeometry (pads, strides, dilations, auto_pad, group). Padded positions contribute nothing, as a
+ * pad of x's zero point would. x [N, C, spatial...], w [M, C/group, kernel...] → [N, M, out...].
+ */
+function integerConv(ctx: KernelContext, x: RtTensor, w: RtTensor, x0: number, w0: (m: number) => number): { dims: number[]; data: Float64Array } {
+  if (x.dims.length < 3 || w.dims.length !== x.dims.length) throw kernelError(ctx.node, `x ${formatDims(x.dims)} and w ${formatDims(w.dims)} must be [N, C, ...] and [M, C/group, ...]`);
+  const group = ctx.attrs.int('group', 1);
+  const [n, c] = x.dims as [number, number];
+  const m = w.dims[0]!;
+  if (c !== w.dims[1]! * group || m % group !== 0) throw kernelError(ctx.node, `x has ${c} channels; w ${formatDims(w.dims)} with group ${group} expects ${w.dims[1]! * group}`);
+  const kernel = ctx.attrs.ints('kernel_shape', w.dims.slice(2));
+  const g = forwardGeometry(ctx, x.dims.slice(2), kernel);
+  const [id, ih, iw] = g.input as [number, number, number];
+  const [od, oh, ow] = g.output as [number, number, number];
+  const [kd, kh, kw] = g.kernel as [number, number, number];
+  const cg = c / group;
+  const mg = m / group;
+  const xd = x.data as NumberArray;
+  const wd = w.data as NumberArray;
+  const out = new Float64Array(n * m * od * oh * ow);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let f = 0; f < m; f++) {
+      const gi = Math.floor(f / mg);
+      const wz = w0(f);
+      for (let z = 0; z < od; z++) for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) {
+        let acc = 0;
+        for (let ch = 0; ch < cg; ch++) {
+          const xc = ((b * c + gi * cg + ch) * id) * ih * iw;
+          const wc = ((f * cg + ch) * kd) * kh * kw;
+          for (let a = 0; a < kd; a++) {
+            const pz = z * g.strides[0]! - g.padBegin[0]! + a * g.dilations[0]!;
+            if (pz < 0 || pz >= id) continue;
+            for (let i = 0; i < kh; i++) {
+              const py = y * g.strides[1]! - g.padBegin[1]! + i * g.dilations[1]!;
+              if (py < 0 || py >= ih) continue;
+              for (let j = 0; j < kw; j++) {
+                const px = xx * g.strides[2]! - g.padBegin[2]! + j * g.dilations[2]!;
+                if (px < 0 || px >= iw) continue;
+                acc += (xd[xc + (pz * ih + py) * iw + px]! - x0) * (wd[wc + (a * kh + i) * kw + j]! - wz);
+              }
+            }
+          }
+        }
+        out[o++] = acc;
+      }
+    }
+  }
+  return { dims: [n, m, ...realOutputShape(g)], data: out };
+}
+
+function perChannel(t: RtTensor | undefined, what: string, ctx: KernelContext, m: number): (f: number) => number {
+  if (!t) return () => 0;
+  if (t.data.length !== 1 && t.data.length !== m) throw kernelError(ctx.node, `${what} must hold 1 or ${m} values, not ${t.data.length}`);
+  const v = Array.from(t.data, Number);
+  return (f) => v[v.length === 1 ? 0 : f]!;
+}
+
+/** ConvInteger-10: int32 convolution of (x - x_zero_point) by (w - w_zero_point, per output channel or scalar). */
+const convInteger: KernelConfig = {
+  opType: 'ConvInteger',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'x');
+    const w = requireInput(ctx, 1, 'w');
+    const x0 = ctx.inputs[2] ? Number(ctx.inputs[2].data[0]!) : 0;
+    const r = integerConv(ctx, x, w, x0, perChannel(ctx.inputs[3], 'w_zero_point', ctx, w.dims[0]!));
+    return [{ dtype: DataType.INT32, dims: r.dims, data: Int32Array.from(r.data) }];
+  },
+};
+
+/**
+ * QLinearConv-10: y = saturate(round_half_even((conv(x - x_zp, w - w_zp[m]) + B[m]) · x_scale·w_scale[m] /
+ * y_scale) + y_zp), in y_zero_point's type.
+ */
+const qLinearConv: KernelConfig = {
+  opType: 'QLinearConv',
+  run(ctx) {
+    const [x, xScale, xZero, w, wScale, wZero, yScale, yZero] = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => requireInput(ctx, i));
+    const m = w!.dims[0]!;
+    const r = integerConv(ctx, x!, w!, Number(xZero!.data[0]!), perChannel(wZero, 'w_zero_point', ctx, m));
+    const [lo, hi] = rangeOf(ctx, yZero!.dtype);
+    const ws = perChannel(wScale, 'w_scale', ctx, m);
+    const bias = perChannel(ctx.inputs[8], 'B', ctx, m);
+    const xs = Number(xScale!.data[0]!);
+    const ys = Number(yScale!.data[0]!);
+    const zp = Number(yZero!.data[0]!);
+    const plane = r.data.length / Math.max(1, r.dims[0]! * m);
+    const out = allocate(ctx.node, yZero!.dtype, r.data.length) as NumberArray;
+    for (let i = 0; i < r.data.length; i++) {
+      const f = Math.floor(i / plane) % m;
+      out[i] = Math.min(hi, Math.max(lo, roundHalfEven(Math.fround(((r.data[i]! + bias(f)) * xs * ws(f)) / ys)) + zp));
+    }
+    return [{ dtype: yZero!.dtype, dims: r.dims, data: out }];
+  },
+};
+
+export const QUANTIZE_KERNELS: KernelConfig[] = [
+  convInteger,
+  qLinearConv,quantizeLinear, dequantizeLinear, dynamicQuantizeLinear, matMulInteger, qLinearMatMul];

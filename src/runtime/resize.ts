@@ -528,7 +528,105 @@ const gridSample: KernelConfig = {
   },
 };
 
+/** RoiAlign's taps along one axis: coordinate clamped at 0, both taps on the last pixel beyond length - 1. */
+function bilinearAxis(v: number, length: number): [low: number, high: number, frac: number] {
+  const p = Math.max(v, 0);
+  const low = Math.floor(p);
+  if (low >= length - 1) return [length - 1, length - 1, 0];
+  return [low, low + 1, p - low];
+}
+
+/**
+ * RoiAlign-10/16: for each roi (x1, y1, x2, y2) of its batch entry, an output_height × output_width grid
+ * of bins, each the average (mode avg) or maximum (mode max) of sampling_ratio² bilinear samples (sampling
+ * ratio 0: ⌈roi size / output size⌉ per axis). coordinate_transformation_mode half_pixel (opset 16's
+ * default) shifts the scaled roi by -0.5; output_half_pixel (opset 10's behaviour) does not and makes
+ * rois at least 1×1. Samples beyond one pixel outside X count as 0. As onnxruntime's kernel.
+ */
+const roiAlign: KernelConfig = {
+  opType: 'RoiAlign',
+  run(ctx) {
+    const x = requireInput(ctx, 0, 'X');
+    const rois = requireInput(ctx, 1, 'rois');
+    const batchIndices = integerValues(ctx.node, requireInput(ctx, 2, 'batch_indices'), 'batch_indices');
+    if (x.dtype !== DataType.FLOAT || rois.dtype !== DataType.FLOAT) throw kernelError(ctx.node, 'X and rois must be float32');
+    if (x.dims.length !== 4 || rois.dims.length !== 2 || rois.dims[1] !== 4 || batchIndices.length !== rois.dims[0]) {
+      throw kernelError(ctx.node, `X ${formatDims(x.dims)} must be [N, C, H, W], rois [R, 4] and batch_indices [R]`);
+    }
+    const a = ctx.attrs;
+    const mode = a.string('mode', 'avg');
+    if (mode !== 'avg' && mode !== 'max') throw kernelError(ctx.node, `mode '${mode}' is not avg or max`);
+    const outH = a.int('output_height', 1);
+    const outW = a.int('output_width', 1);
+    const ratio = a.int('sampling_ratio', 0);
+    const scale = a.float('spatial_scale', 1);
+    const halfPixel = a.string('coordinate_transformation_mode', ctx.opset >= 16 ? 'half_pixel' : 'output_half_pixel') === 'half_pixel';
+    const [n, c, h, w] = x.dims as [number, number, number, number];
+    const r = rois.dims[0]!;
+    const xd = x.data as Float32Array;
+    const rd = rois.data as Float32Array;
+    const out = new Float32Array(r * c * outH * outW);
+    const offset = halfPixel ? 0.5 : 0;
+    for (let k = 0; k < r; k++) {
+      const b = batchIndices[k]!;
+      if (b < 0 || b >= n) throw kernelError(ctx.node, `batch index ${b} is outside [0, ${n})`);
+      const x1 = rd[k * 4]! * scale - offset;
+      const y1 = rd[k * 4 + 1]! * scale - offset;
+      let roiW = rd[k * 4 + 2]! * scale - offset - x1;
+      let roiH = rd[k * 4 + 3]! * scale - offset - y1;
+      if (!halfPixel) {
+        roiW = Math.max(roiW, 1);
+        roiH = Math.max(roiH, 1);
+      }
+      const binH = roiH / outH;
+      const binW = roiW / outW;
+      const gridH = ratio > 0 ? ratio : Math.ceil(roiH / outH);
+      const gridW = ratio > 0 ? ratio : Math.ceil(roiW / outW);
+      const count = Math.max(gridH * gridW, 1);
+      for (let ph = 0; ph < outH; ph++) {
+        for (let pw = 0; pw < outW; pw++) {
+          // The samples' four taps and weights, shared by every channel.
+          const taps: number[] = [];
+          for (let iy = 0; iy < gridH; iy++) {
+            const y = y1 + ph * binH + ((iy + 0.5) * binH) / gridH;
+            for (let ix = 0; ix < gridW; ix++) {
+              const xs = x1 + pw * binW + ((ix + 0.5) * binW) / gridW;
+              if (y < -1 || y > h || xs < -1 || xs > w) {
+                taps.push(0, 0, 0, 0, 0, 0, 0, 0);
+                continue;
+              }
+              const [yLow, yHigh, ly] = bilinearAxis(y, h);
+              const [xLow, xHigh, lx] = bilinearAxis(xs, w);
+              taps.push(yLow * w + xLow, (1 - ly) * (1 - lx), yLow * w + xHigh, (1 - ly) * lx, yHigh * w + xLow, ly * (1 - lx), yHigh * w + xHigh, ly * lx);
+            }
+          }
+          for (let ch = 0; ch < c; ch++) {
+            const base = (b * c + ch) * h * w;
+            let acc = 0;
+            let first = true;
+            for (let t = 0; t < taps.length; t += 8) {
+              const v1 = taps[t + 1]! * xd[base + taps[t]!]!;
+              const v2 = taps[t + 3]! * xd[base + taps[t + 2]!]!;
+              const v3 = taps[t + 5]! * xd[base + taps[t + 4]!]!;
+              const v4 = taps[t + 7]! * xd[base + taps[t + 6]!]!;
+              if (mode === 'avg') acc += v1 + v2 + v3 + v4;
+              else {
+                const m = Math.max(v1, v2, v3, v4);
+                acc = first ? m : Math.max(acc, m);
+                first = false;
+              }
+            }
+            out[((k * c + ch) * outH + ph) * outW + pw] = mode === 'avg' ? acc / count : acc;
+          }
+        }
+      }
+    }
+    return [{ dtype: DataType.FLOAT, dims: [r, c, outH, outW], data: out }];
+  },
+};
+
 export const RESIZE_KERNELS: KernelConfig[] = [
+  roiAlign,
   gridSample,
   { opType: 'Resize', run: (ctx) => runResize(ctx, ctx.opset < 11) },
   { opType: 'Upsample', run: (ctx) => runResize(ctx, true) },

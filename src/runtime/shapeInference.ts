@@ -3,6 +3,7 @@ import { broadcastDims, formatDims, normalizeAxis } from './broadcast.js';
 import { AttributeReader, KernelContext, kernelError } from './kernel.js';
 import { poolWindowOptions } from './pool.js';
 import { transposeGeometry } from './conv.js';
+import { batchNormGeometry } from './normalization.js';
 import { forwardGeometry, realOutputShape } from './windowGeometry.js';
 
 /**
@@ -26,18 +27,15 @@ interface ShapeContext {
 
 const sameAsFirst: ShapeRule = (_n, s) => [s[0]];
 
+// Binary ops whose opset-1-to-6 forms broadcast B onto A with the broadcast/axis attributes.
+const LEGACY_BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal']);
+
 function broadcastRule(node: Node, shapes: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
   const inputs = node.opType === 'Where' ? shapes : shapes.filter((_, i) => node.inputs[i]);
   if (inputs.some((s) => !s)) return [undefined];
   // Opset < 7 elementwise ops broadcast B onto A only when asked to (`broadcast` = 1): A's shape wins.
-  if (ctx.kernel.opset < 7 && ['Add', 'Sub', 'Mul', 'Div', 'Pow'].includes(node.opType)) return [inputs[0]];
+  if (ctx.kernel.opset < 7 && LEGACY_BROADCAST.has(node.opType)) return [inputs[0]];
   return [broadcastDims(node, inputs as Dims[])];
-}
-
-function checkChannels(node: Node, x: Dims, what: string, size: number | undefined, expected: number): void {
-  if (size !== undefined && size !== expected) {
-    throw kernelError(node, `${what} has ${size} values, but the input ${formatDims(x)} has ${expected} channels`);
-  }
 }
 
 const RULES: Record<string, ShapeRule> = {
@@ -65,14 +63,21 @@ const RULES: Record<string, ShapeRule> = {
   AveragePool: poolRule,
   GlobalAveragePool: (_n, [x]) => [x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : undefined],
   GlobalMaxPool: (_n, [x]) => [x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : undefined],
-  BatchNormalization(node, shapes) {
+  BatchNormalization(node, shapes, ctx) {
     const x = shapes[0];
     if (!x) return [undefined];
-    ['scale', 'B', 'mean', 'var'].forEach((what, i) => {
+    const { channels } = batchNormGeometry(ctx.kernel.opset, ctx.kernel.attrs.int('spatial', 1), x);
+    const what = ctx.kernel.opset < 9 && ctx.kernel.attrs.int('spatial', 1) === 0 ? 'elements (spatial=0: one per element of X[1:])' : 'channels';
+    ['scale', 'B', 'mean', 'var'].forEach((name, i) => {
       const s = shapes[i + 1];
-      if (s) checkChannels(node, x, `${what} '${node.inputs[i + 1]}'`, s.reduce((a, b) => a * b, 1), x[1]!);
+      const size = s?.reduce((a, b) => a * b, 1);
+      if (s && size !== channels) {
+        throw kernelError(node, `${name} '${node.inputs[i + 1]}' has ${size} values, but the input ${formatDims(x)} has ${channels} ${what}`);
+      }
     });
-    return [x];
+    // Y has X's shape; the optional running and saved statistics have the shape of the stored ones.
+    const stats = shapes[3] ?? shapes[4];
+    return [x, stats, stats, stats, stats];
   },
   Gemm(node, [a, b, c], ctx) {
     if (!a || !b) return [undefined];
@@ -157,6 +162,22 @@ function argRule(node: Node, [x]: (Dims | undefined)[], ctx: ShapeContext): (Dim
   return [keepDims ? x.map((d, i) => (i === axis ? 1 : d)) : x.filter((_, i) => i !== axis)];
 }
 
+/**
+ * RNN / GRU / LSTM: Y [seq, dirs, batch, hidden] and Y_h (Y_c) [dirs, batch, hidden]; with layout=1
+ * (opset 14) Y [batch, seq, dirs, hidden] and Y_h [batch, dirs, hidden]. hidden_size, else R's last axis.
+ */
+function recurrentRule(node: Node, [x, , r]: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
+  if (!x) return [undefined, undefined, undefined];
+  if (x.length !== 3) throw kernelError(node, `X must be 3-D, it has shape ${formatDims(x)}`);
+  const layout = ctx.kernel.opset >= 14 ? ctx.kernel.attrs.int('layout', 0) : 0;
+  const dirs = ctx.kernel.attrs.string('direction', 'forward') === 'bidirectional' ? 2 : 1;
+  const hidden = ctx.kernel.attrs.int('hidden_size') ?? r?.[2];
+  if (hidden === undefined) return [undefined, undefined, undefined];
+  const [seq, batch] = layout ? [x[1]!, x[0]!] : [x[0]!, x[1]!];
+  const state = layout ? [batch, dirs, hidden] : [dirs, batch, hidden];
+  return [layout ? [batch, seq, dirs, hidden] : [seq, dirs, batch, hidden], state, state];
+}
+
 function poolRule(_node: Node, [x]: (Dims | undefined)[], ctx: ShapeContext): (Dims | undefined)[] {
   if (!x) return [undefined];
   const kernel = ctx.kernel.attrs.ints('kernel_shape', []);
@@ -173,6 +194,9 @@ for (const op of [
   RULES[op] = sameAsFirst;
 }
 for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Where']) RULES[op] = broadcastRule;
+for (const op of ['RNN', 'GRU', 'LSTM']) RULES[op] = recurrentRule;
+// If, Loop and Scan have no rule: their output shapes depend on values (the branch taken, the trip count),
+// so they stay unknown here and the kernels check what they compute.
 
 // Elementwise ops of the conformance work (issue 13): unary ops keep the shape, binary ones broadcast. Before
 // opset 7, comparisons and logic broadcast B onto A only with `broadcast` = 1, so A's shape wins.

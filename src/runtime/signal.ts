@@ -121,7 +121,52 @@ const stft: KernelConfig = {
   },
 };
 
+/**
+ * MelWeightMatrix-17: [⌊dft_length/2⌋ + 1, num_mel_bins] triangular filters. num_mel_bins + 2 points
+ * equally spaced in mel (2595·log10(1 + f/700)) from lower_edge_hertz, step (high - low) / (num_mel_bins + 2),
+ * become spectrogram bins ⌊(dft_length + 1)·f / sample_rate⌋; filter i rises from point i to i + 1 and falls
+ * to i + 2, as ONNX's reference implementation computes it.
+ */
+const melWeightMatrix: KernelConfig = {
+  opType: 'MelWeightMatrix',
+  run(ctx) {
+    const value = (i: number, what: string) => {
+      const t = requireInput(ctx, i, what);
+      if (t.data.length !== 1) throw kernelError(ctx.node, `${what} must be a scalar`);
+      return Number(t.data[0]!);
+    };
+    const mels = value(0, 'num_mel_bins');
+    const dftLength = value(1, 'dft_length');
+    const sampleRate = value(2, 'sample_rate');
+    const lower = value(3, 'lower_edge_hertz');
+    const upper = value(4, 'upper_edge_hertz');
+    if (!(mels > 0 && dftLength > 0 && sampleRate > 0)) throw kernelError(ctx.node, 'num_mel_bins, dft_length and sample_rate must be positive');
+    const dtype = ctx.attrs.int('output_datatype', DataType.FLOAT) as DataType;
+    const spectrogramBins = Math.floor(dftLength / 2) + 1;
+    const lowMel = 2595 * Math.log10(1 + lower / 700);
+    const highMel = 2595 * Math.log10(1 + upper / 700);
+    const step = (highMel - lowMel) / (mels + 2);
+    const bins = Array.from({ length: mels + 2 }, (_, i) => {
+      const hz = 700 * (10 ** ((i * step + lowMel) / 2595) - 1);
+      return Math.trunc(Math.floor(((dftLength + 1) * hz) / sampleRate));
+    });
+    const out = allocate(ctx.node, dtype, spectrogramBins * mels) as NumberArray;
+    const set = (j: number, i: number, v: number) => {
+      if (j < 0 || j >= spectrogramBins) throw kernelError(ctx.node, `filter ${i} reaches bin ${j}, outside the ${spectrogramBins} spectrogram bins (check the edge frequencies)`);
+      out[j * mels + i] = v;
+    };
+    for (let i = 0; i < mels; i++) {
+      const [left, center, right] = [bins[i]!, bins[i + 1]!, bins[i + 2]!];
+      if (center === left) set(center, i, 1);
+      else for (let j = left; j <= center; j++) set(j, i, (j - left) / (center - left));
+      if (right > center) for (let j = center; j < right; j++) set(j, i, (right - j) / (right - center));
+    }
+    return [{ dtype: dtype === DataType.FLOAT16 ? DataType.FLOAT : dtype, dims: [spectrogramBins, mels], data: out }];
+  },
+};
+
 export const SIGNAL_KERNELS: KernelConfig[] = [
+  melWeightMatrix,
   dft,
   stft,
   windowKernel('HannWindow', 0.5, 0.5, 0),

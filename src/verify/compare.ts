@@ -1,4 +1,16 @@
 import { BncError } from '../ir/index.js';
+import {
+  DEFAULT_ERROR_STAT,
+  DecadeBin,
+  ErrorSamples,
+  ErrorStat,
+  Summary,
+  decadeHistogram,
+  errorStatLabel,
+  gatedValue,
+  smallestPassingAtol,
+  summarize,
+} from './statistics.js';
 
 /**
  * Tolerances for comparing one tensor of model A (`a`) with the same tensor of model B (`b`, the
@@ -61,7 +73,10 @@ export interface TensorComparison {
   tolerance: Tolerance;
   /** atolRel · max|b| in the tensor's own units (the largest over samples). */
   atolEffective: number;
+  /** No failure reason: within tolerance by the gated statistic, no NaN mismatch, and the options' extra gates. */
   pass: boolean;
+  /** Why it fails (empty when it passes). */
+  failures: FailureReason[];
   /** Elements that break the pass rule, over all samples (NaN mismatches included). */
   violations: number;
   /** Elements that are NaN in one model and not in the other (each one fails). */
@@ -80,9 +95,24 @@ export interface TensorComparison {
   top5Agreement?: number;
   /** Rows the top-k agreement counts (N per sample, summed). */
   topKRows?: number;
+  /** With ComparatorOptions.topK: agreement of the top-K class sets (equal as sets), and whether it gates. */
+  topK?: { k: number; agreement: number; gated: boolean };
+  /** NaN and infinities in each model's tensor, over all samples. */
+  nonFinite: { a: NonFiniteCount; b: NonFiniteCount };
+  /** Where each model's tensor first holds a non-finite value; absent when neither does. */
+  firstNonFinite?: { a?: NonFiniteAt; b?: NonFiniteAt };
+  /** With ComparatorOptions.statistics. */
+  statistics?: ErrorStatistics;
   /** The element with the largest absError / allowed; absent when every element is identical. */
   worst?: WorstElement;
 }
+
+/**
+ * tolerance: the gated error statistic is over 1; nan-mismatch: NaN in one model where the other has a
+ * number; non-finite: a NaN or infinity in either model (only with failOnNonFinite); top-k: a row's
+ * top-K classes differ (only with gateTopK).
+ */
+export type FailureReason = 'tolerance' | 'nan-mismatch' | 'non-finite' | 'top-k';
 
 /**
  * Whether a tensor of these dims is read as class scores: 2-D [N, C] with C ≥ 2, or [N, C, 1, 1] (a
@@ -138,9 +168,59 @@ function sameIndexSet(x: Int32Array, y: Int32Array, n: number): boolean {
   return true;
 }
 
+/** Counts of non-finite values in one model's tensor, over all samples. */
+export interface NonFiniteCount {
+  nan: number;
+  posInf: number;
+  negInf: number;
+}
+
+/** Where a model's tensor first holds a non-finite value (sample, then C-order index). */
+export interface NonFiniteAt {
+  sample: number;
+  index: number[];
+  value: number;
+}
+
+/** What makes a comparison fail, beyond the statistic gate. */
+export interface ComparatorOptions {
+  /** Keep per-element errors and report ErrorStatistics (outputs; costs 24 bytes per kept element). */
+  statistics?: boolean;
+  /** The statistic the pass rule gates on (default max: every element within its allowance). */
+  errorStat?: ErrorStat;
+  /** K of the top-K agreement reported on class-score tensors (default 5). */
+  topK?: number;
+  /** Make top-K agreement on every row a pass condition (class-score tensors only). */
+  gateTopK?: boolean;
+  /** A non-finite value in either tensor fails the comparison (NaN against NaN included). */
+  failOnNonFinite?: boolean;
+  /** Samples that will be added (sizes the statistics buffers; default 1). */
+  expectedSamples?: number;
+}
+
+/** Error statistics of one tensor over all samples (see src/verify/statistics.ts). */
+export interface ErrorStatistics {
+  /** |a − b| over every compared element (non-finite mismatches count as Infinity). */
+  abs: Summary;
+  /** |a − b| / |b| over the elements where b ≠ 0. */
+  rel: Summary;
+  /** |a − b| by decade. */
+  histogram: DecadeBin[];
+  /** The gated statistic: its name and its value over the ratios |a−b| / allowance (pass: ≤ 1). */
+  gate: { stat: string; value: number };
+  /** Smallest atol (fraction of max|b|) that passes the gate at this rtol; Infinity when none can. */
+  smallestPassingAtol: number;
+  /** 1 when every element was kept; k when only every k-th was (tensors above MAX_STATISTICS_ELEMENTS). */
+  keptEvery: number;
+}
+
+/** Elements whose errors the statistics keep per tensor (over all samples); beyond it, every k-th. */
+export const MAX_STATISTICS_ELEMENTS = 2 ** 22;
+
 /**
  * Compares one tensor pair over several samples (each sample judged with its own max|b|) and keeps the
- * aggregate: largest errors, lowest cosine, summed violations, and the single worst element.
+ * aggregate: largest errors, lowest cosine, summed violations, non-finite counts, the single worst
+ * element and (with options.statistics) every element's error for the statistics.
  */
 export class TensorComparator {
   private samples = 0;
@@ -154,17 +234,58 @@ export class TensorComparator {
   private minCosine = 1;
   private top1Agree = 0;
   private top5Agree = 0;
+  private topKAgree = 0;
   private topKRows = 0;
   private worst: WorstElement | undefined;
+  private readonly nonFiniteA: NonFiniteCount = { nan: 0, posInf: 0, negInf: 0 };
+  private readonly nonFiniteB: NonFiniteCount = { nan: 0, posInf: 0, negInf: 0 };
+  private firstNonFiniteA: NonFiniteAt | undefined;
+  private firstNonFiniteB: NonFiniteAt | undefined;
   private readonly elements: number;
   private readonly classScores: boolean;
+  private readonly topK: number;
+  private kept: { abs: Float64Array; absB: Float64Array; scale: Float64Array; length: number; every: number } | undefined;
 
   constructor(
     readonly dims: readonly number[],
     readonly tolerance: Tolerance = DEFAULT_TOLERANCE,
+    readonly options: ComparatorOptions = {},
   ) {
     this.elements = dims.reduce((n, d) => n * d, 1);
     this.classScores = isClassScoreShape(dims);
+    this.topK = Math.max(1, Math.floor(options.topK ?? TOP_K));
+    if (options.statistics) {
+      const total = this.elements * Math.max(1, options.expectedSamples ?? 1);
+      const every = Math.max(1, Math.ceil(total / MAX_STATISTICS_ELEMENTS));
+      const cap = Math.ceil(total / every) + 1;
+      this.kept = { abs: new Float64Array(cap), absB: new Float64Array(cap), scale: new Float64Array(cap), length: 0, every };
+    }
+  }
+
+  private keep(err: number, absB: number, scale: number): void {
+    const k = this.kept!;
+    if (k.length === k.abs.length) {
+      // More samples than announced: grow.
+      const grow = (x: Float64Array) => {
+        const y = new Float64Array(x.length * 2 + 16);
+        y.set(x);
+        return y;
+      };
+      k.abs = grow(k.abs);
+      k.absB = grow(k.absB);
+      k.scale = grow(k.scale);
+    }
+    k.abs[k.length] = err;
+    k.absB[k.length] = absB;
+    k.scale[k.length] = scale;
+    k.length++;
+  }
+
+  private countNonFinite(v: number, count: NonFiniteCount, sample: number, i: number, first: 'firstNonFiniteA' | 'firstNonFiniteB'): void {
+    if (v !== v) count.nan++;
+    else if (v > 0) count.posInf++;
+    else count.negInf++;
+    if (!this[first]) this[first] = { sample, index: unravelIndex(i, this.dims), value: v };
   }
 
   addSample(a: NumericArray, b: NumericArray): void {
@@ -182,6 +303,10 @@ export class TensorComparator {
     const { rtol, atolRel } = this.tolerance;
     const atolEff = atolRel * maxAbsRef;
     if (atolEff > this.atolEffective) this.atolEffective = atolEff;
+    const kept = this.kept;
+    const every = kept?.every ?? 0;
+    // Element indices kept continue across samples, so a stride > 1 samples every sample alike.
+    let nextKept = kept ? (every - ((sample * n) % every)) % every : -1;
 
     let dot = 0;
     let normA = 0;
@@ -197,36 +322,43 @@ export class TensorComparator {
     for (let i = 0; i < n; i++) {
       const av = a[i]!;
       const bv = b[i]!;
-      if (av !== av || bv !== bv) {
-        if (av !== av && bv !== bv) continue;
-        nanMismatches++;
+      const keepThis = i === nextKept;
+      if (keepThis) nextKept += every;
+      if (av - av !== 0 || bv - bv !== 0) {
+        // NaN or an infinity on either side.
+        if (av - av !== 0) this.countNonFinite(av, this.nonFiniteA, sample, i, 'firstNonFiniteA');
+        if (bv - bv !== 0) this.countNonFinite(bv, this.nonFiniteB, sample, i, 'firstNonFiniteB');
+        const bothNaN = av !== av && bv !== bv;
+        if (bothNaN || av === bv) {
+          if (keepThis) this.keep(0, 0, maxAbsRef);
+          continue;
+        }
         differing++;
+        if (av !== av || bv !== bv) nanMismatches++;
+        else {
+          // An infinity against anything else (including the opposite infinity) fails outright.
+          violations++;
+          sumAbs = Infinity;
+          maxAbs = maxRel = Infinity;
+        }
+        if (keepThis) this.keep(Infinity, Math.abs(bv), maxAbsRef);
         if (worstRatio !== Infinity) {
           worstRatio = Infinity;
           worstIndex = i;
         }
         continue;
       }
-      if (av - av === 0 && bv - bv === 0) {
-        dot += av * bv;
-        normA += av * av;
-        normB += bv * bv;
-      } else if (av !== bv) {
-        // An infinity against anything else (including the opposite infinity) fails outright.
-        differing++;
-        violations++;
-        sumAbs = Infinity;
-        maxAbs = maxRel = Infinity;
-        if (worstRatio !== Infinity) {
-          worstRatio = Infinity;
-          worstIndex = i;
-        }
+      dot += av * bv;
+      normA += av * av;
+      normB += bv * bv;
+      const absB = Math.abs(bv);
+      if (av === bv) {
+        if (keepThis) this.keep(0, absB, maxAbsRef);
         continue;
       }
-      if (av === bv) continue;
       differing++;
       const err = Math.abs(av - bv);
-      const absB = Math.abs(bv);
+      if (keepThis) this.keep(err, absB, maxAbsRef);
       sumAbs += err;
       if (err > maxAbs) maxAbs = err;
       const rel = absB === 0 ? Infinity : err / absB;
@@ -267,27 +399,59 @@ export class TensorComparator {
   private addTopK(a: NumericArray, b: NumericArray): void {
     const rows = this.dims[0]!;
     const classes = this.dims[1]!;
-    const k = Math.min(TOP_K, classes);
-    const topA = new Int32Array(k);
-    const topB = new Int32Array(k);
+    const k5 = Math.min(TOP_K, classes);
+    const kk = Math.min(this.topK, classes);
+    const width = Math.max(k5, kk);
+    const topA = new Int32Array(width);
+    const topB = new Int32Array(width);
     for (let r = 0; r < rows; r++) {
-      const filledA = topIndices(a, r * classes, classes, k, topA);
-      const filledB = topIndices(b, r * classes, classes, k, topB);
+      const filledA = topIndices(a, r * classes, classes, width, topA);
+      const filledB = topIndices(b, r * classes, classes, width, topB);
       if (filledA > 0 && filledB > 0 && topA[0] === topB[0]) this.top1Agree++;
-      if (filledA === k && filledB === k && sameIndexSet(topA, topB, k)) this.top5Agree++;
+      // The first k of a descending top-`width` list are the top k.
+      if (filledA >= k5 && filledB >= k5 && sameIndexSet(topA, topB, k5)) this.top5Agree++;
+      if (filledA >= kk && filledB >= kk && sameIndexSet(topA, topB, kk)) this.topKAgree++;
     }
     this.topKRows += rows;
   }
 
+  private statistics(): ErrorStatistics | undefined {
+    const k = this.kept;
+    if (!k) return undefined;
+    const e: ErrorSamples = { abs: k.abs.subarray(0, k.length), absB: k.absB.subarray(0, k.length), scale: k.scale.subarray(0, k.length) };
+    const rel: number[] = [];
+    for (let i = 0; i < e.abs.length; i++) if (e.absB[i]! > 0) rel.push(e.abs[i]! / e.absB[i]!);
+    const stat = this.options.errorStat ?? DEFAULT_ERROR_STAT;
+    const { rtol, atolRel } = this.tolerance;
+    return {
+      abs: summarize(Float64Array.from(e.abs)),
+      rel: summarize(Float64Array.from(rel)),
+      histogram: decadeHistogram(e.abs),
+      gate: { stat: errorStatLabel(stat), value: gatedValue(e, rtol, atolRel, stat) },
+      smallestPassingAtol: smallestPassingAtol(e, rtol, stat),
+      keptEvery: k.every,
+    };
+  }
+
   result(): TensorComparison {
     const total = this.elements * this.samples;
+    const statistics = this.statistics();
+    const stat = this.options.errorStat ?? DEFAULT_ERROR_STAT;
+    const failures: FailureReason[] = [];
+    // Elementwise (max) gate: exact violation count; other gates: the statistic over the kept ratios.
+    const withinTolerance = stat.kind === 'max' || !statistics ? this.violations - this.nanMismatches === 0 : statistics.gate.value <= 1;
+    if (!withinTolerance) failures.push('tolerance');
+    if (this.nanMismatches) failures.push('nan-mismatch');
+    const nonFinite = (c: NonFiniteCount) => c.nan + c.posInf + c.negInf;
+    if (this.options.failOnNonFinite && nonFinite(this.nonFiniteA) + nonFinite(this.nonFiniteB) > 0) failures.push('non-finite');
     const result: TensorComparison = {
       dims: [...this.dims],
       samples: this.samples,
       elements: this.elements,
       tolerance: { ...this.tolerance },
       atolEffective: this.atolEffective,
-      pass: this.violations === 0,
+      pass: false,
+      failures,
       violations: this.violations,
       nanMismatches: this.nanMismatches,
       identical: this.differing === 0,
@@ -295,20 +459,36 @@ export class TensorComparator {
       maxRelError: this.maxRelError,
       meanAbsError: total ? this.sumAbsError / total : 0,
       cosineSimilarity: this.minCosine,
+      nonFinite: { a: { ...this.nonFiniteA }, b: { ...this.nonFiniteB } },
     };
+    if (this.firstNonFiniteA || this.firstNonFiniteB) {
+      result.firstNonFinite = { ...(this.firstNonFiniteA ? { a: this.firstNonFiniteA } : {}), ...(this.firstNonFiniteB ? { b: this.firstNonFiniteB } : {}) };
+    }
     if (this.classScores && this.topKRows > 0) {
       result.topKRows = this.topKRows;
       result.top1Agreement = this.top1Agree / this.topKRows;
       if (this.dims[1]! > TOP_K) result.top5Agreement = this.top5Agree / this.topKRows;
+      if (this.options.topK !== undefined) {
+        result.topK = { k: Math.min(this.topK, this.dims[1]!), agreement: this.topKAgree / this.topKRows, gated: !!this.options.gateTopK };
+        if (this.options.gateTopK && this.topKAgree < this.topKRows) failures.push('top-k');
+      }
     }
+    if (statistics) result.statistics = statistics;
     if (this.worst) result.worst = this.worst;
+    result.pass = failures.length === 0;
     return result;
   }
 }
 
 /** Compare one pair of arrays (one sample). */
-export function compareTensors(a: NumericArray, b: NumericArray, dims: readonly number[], tolerance: Tolerance = DEFAULT_TOLERANCE): TensorComparison {
-  const comparator = new TensorComparator(dims, tolerance);
+export function compareTensors(
+  a: NumericArray,
+  b: NumericArray,
+  dims: readonly number[],
+  tolerance: Tolerance = DEFAULT_TOLERANCE,
+  options: ComparatorOptions = {},
+): TensorComparison {
+  const comparator = new TensorComparator(dims, tolerance, options);
   comparator.addSample(a, b);
   return comparator.result();
 }

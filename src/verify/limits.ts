@@ -10,15 +10,17 @@ import { RunOptions, RunResult, runModel } from '../runtime/engine.js';
 export const MAX_GENERATED_ELEMENTS = 2 ** 27;
 
 /** Refuse inputs whose declared shape is too large to generate, before allocating them. */
-export function checkGeneratedInputSizes(inputs: readonly ValueInfo[], file?: string): void {
+export function checkGeneratedInputSizes(inputs: readonly ValueInfo[], file?: string, shapes?: ReadonlyMap<string, readonly number[]>): void {
   for (const vi of inputs) {
+    const override = shapes?.get(vi.name);
     const shape = vi.type?.tensor?.shape;
-    if (!shape) continue;
-    // Symbolic, unknown and negative dims are generated as 1 (see generateInputs).
+    if (!shape && !override) continue;
+    // Symbolic, unknown and negative dims are generated as 1 unless --input-shape says (see generateInputs).
     let elements = 1;
-    for (const d of shape) elements *= d.value !== undefined && d.value >= 0 ? d.value : 1;
+    if (override) for (const d of override) elements *= d;
+    else for (const d of shape!) elements *= d.value !== undefined && d.value >= 0 ? d.value : 1;
     if (elements > MAX_GENERATED_ELEMENTS) {
-      const dims = shape.map((d) => d.value ?? d.param ?? '?').join(', ');
+      const dims = override ? override.join(', ') : shape!.map((d) => d.value ?? d.param ?? '?').join(', ');
       throw new BncError(
         `input '${vi.name}' declares shape [${dims}] (${elements.toExponential(2)} elements), more than bnc will generate ` +
           `(${MAX_GENERATED_ELEMENTS.toLocaleString('en-US')}); fix the shape in the model or feed the input from a .npy file`,

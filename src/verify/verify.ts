@@ -1,20 +1,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BncError, DataType, Model, ValueInfo, describeNode, dtypeName, isFloatType, producerOf, shapeOf } from '../ir/index.js';
+import { BncError, DataType, Model, ValueInfo, describeNode, dtypeName, isFloatType, producerOf, shapeOf, topologicalOrder } from '../ir/index.js';
 import { writeFileAtomic } from '../io/atomicWrite.js';
 import { NpyArray, NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName, npyToTensor, readNpy } from '../io/npy.js';
 import { RtTensor } from '../runtime/kernel.js';
-import { checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
-import { generateInputs } from '../runtime/inputs.js';
+import { RunOptions, RunResult, checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
+import { InputOverrides, concreteDims, generateInputs, openDims, symbolicDimsHint } from '../runtime/inputs.js';
 import { checkGeneratedInputSizes, runModelOf } from './limits.js';
-import { EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, toleranceFor } from './compare.js';
+import { ComparatorOptions, EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, isClassScoreShape, toleranceFor, unravelIndex } from './compare.js';
+import { DEFAULT_ERROR_STAT, ErrorStat, errorStatLabel } from './statistics.js';
 import {
   AllTensorsReport,
   InputTensorReport,
+  NonFiniteTensorReport,
   OutputReport,
   PASS_RULE_TEXT,
   VerifyReport,
   comparisonJson,
+  jsonNumber,
 } from './report.js';
 
 /** Everything `bnc verify` needs besides the two models. File names are for messages and the report. */
@@ -23,6 +26,22 @@ export interface VerifyOptions {
   fileB: string;
   /** --input name=file.npy: these inputs come from files (the same in every sample). */
   inputFiles?: Map<string, string>;
+  /** Inputs given as tensors (--image, decoded and preprocessed by the CLI; the same in every sample). */
+  inputTensors?: Map<string, GivenInput>;
+  /** --input-shape and --input-range for generated inputs. */
+  overrides?: InputOverrides;
+  /** --input-map A_NAME=B_NAME: which input of B takes A's input (unlisted ones: same name, or by position). */
+  inputMap?: Map<string, string>;
+  /** --output-map A_NAME=B_NAME: which output of B (or which file of --load-outputs) is compared with A's. */
+  outputMap?: Map<string, string>;
+  /** The gated error statistic (default max: the elementwise rule). */
+  errorStat?: ErrorStat;
+  /** --top-k K: top-K agreement on class-score outputs must be 100 %. */
+  topK?: number;
+  /** Let NaN/inf appear in outputs (in both models at the same places); otherwise any fails. */
+  allowNonFinite?: boolean;
+  /** Write each model's outputs to <dir>/a and <dir>/b (.npy per output; sample<k>_ prefix with several samples). */
+  saveOutputsDir?: string;
   /** Seed of the first sample; sample k uses seed + k. */
   seed?: number;
   samples?: number;
@@ -44,6 +63,18 @@ export const INPUTS_MANIFEST = 'inputs.json';
 
 export type InputSample = Map<string, RtTensor>;
 
+/** An input tensor the caller prepared (an image), and how, for the report. */
+export interface GivenInput {
+  tensor: RtTensor;
+  file: string;
+  preprocessing: string;
+}
+
+/** Model B replaced by saved outputs: `.npy` files named after the outputs (bnc run --save-outputs writes these). */
+export interface SavedOutputs {
+  outputsDir: string;
+}
+
 // ---- Inputs ----
 
 function formatShape(dims: readonly (number | string | null)[]): string {
@@ -54,42 +85,82 @@ function declaredType(vi: ValueInfo): DataType {
   return vi.type?.tensor?.elemType ?? DataType.FLOAT;
 }
 
+/** How A's inputs are paired with B's. */
+export interface InputPairing {
+  matching: 'name' | 'position' | 'map';
+  /** [A's input, B's input name], in A's order. */
+  pairs: [ValueInfo, string][];
+}
+
+/** Parse repeated NAME_A=NAME_B values (--input-map, --output-map); the name is split at the first '='. */
+export function parseNameMap(values: readonly string[], option: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0 || eq === v.length - 1) throw new BncError(`${option} ${JSON.stringify(v)}: expected A_NAME=B_NAME`, { code: 'USAGE' });
+    const from = v.slice(0, eq);
+    if (map.has(from)) throw new BncError(`${option} ${from} is given twice`, { code: 'USAGE' });
+    map.set(from, v.slice(eq + 1));
+  }
+  return map;
+}
+
 /**
- * Both models must read the same inputs: the same names, element types, ranks and fixed dims (a symbolic
- * or unknown dim matches anything). Returns A's inputs, in A's order.
+ * Pair A's inputs with B's: --input-map first, then equal names; when both models have exactly one input
+ * (and no map), that one pair whatever the names. Every input of each model must be paired, with the same
+ * element type, rank and fixed dims (a symbolic or unknown dim matches anything).
  */
-export function checkSameInputs(a: Model, b: Model, fileA: string, fileB: string): ValueInfo[] {
+export function pairInputs(a: Model, b: Model, fileA: string, fileB: string, inputMap: ReadonlyMap<string, string> = new Map()): InputPairing {
   const inA = modelInputs(a);
   const inB = modelInputs(b);
   const namesA = inA.map((v) => v.name);
   const namesB = inB.map((v) => v.name);
-  const missingInB = namesA.filter((n) => !namesB.includes(n));
-  const missingInA = namesB.filter((n) => !namesA.includes(n));
-  if (missingInB.length || missingInA.length) {
-    throw new BncError(
-      `the models read different inputs: ${fileA} has [${namesA.join(', ')}], ${fileB} has [${namesB.join(', ')}]; ` +
-        'verify needs models with the same input names',
-      { code: 'INPUT_MISMATCH' },
-    );
+  for (const [na, nb] of inputMap) {
+    if (!namesA.includes(na)) throw new BncError(`--input-map ${na}=${nb}: ${fileA} has no input '${na}' (inputs: ${namesA.join(', ')})`, { code: 'USAGE' });
+    if (!namesB.includes(nb)) throw new BncError(`--input-map ${na}=${nb}: ${fileB} has no input '${nb}' (inputs: ${namesB.join(', ')})`, { code: 'USAGE' });
   }
-  for (const va of inA) {
-    const vb = inB.find((v) => v.name === va.name)!;
+  let matching: InputPairing['matching'] = inputMap.size ? 'map' : 'name';
+  let pairs: [ValueInfo, string][];
+  const sameNames = namesA.length === namesB.length && namesA.every((n) => namesB.includes(n));
+  if (!inputMap.size && !sameNames && inA.length === 1 && inB.length === 1) {
+    matching = 'position';
+    pairs = [[inA[0]!, namesB[0]!]];
+  } else {
+    const takenB = new Set(inputMap.values());
+    pairs = [];
+    const unpairedA: string[] = [];
+    for (const va of inA) {
+      const nb = inputMap.get(va.name) ?? (namesB.includes(va.name) && !takenB.has(va.name) ? va.name : undefined);
+      if (nb === undefined) unpairedA.push(va.name);
+      else pairs.push([va, nb]);
+    }
+    const pairedB = new Set(pairs.map(([, nb]) => nb));
+    const unpairedB = namesB.filter((n) => !pairedB.has(n));
+    if (unpairedA.length || unpairedB.length) {
+      throw new BncError(
+        `the models read different inputs: ${fileA} has [${namesA.join(', ')}], ${fileB} has [${namesB.join(', ')}]; ` +
+          `pair them with --input-map ${unpairedA[0] ?? namesA[0]}=${unpairedB[0] ?? namesB[0]} (repeatable)`,
+        { code: 'INPUT_MISMATCH' },
+      );
+    }
+  }
+  for (const [va, nb] of pairs) {
+    const vb = inB.find((v) => v.name === nb)!;
+    const label = va.name === nb ? `input '${va.name}'` : `input '${va.name}' (B: '${nb}')`;
     const ta = declaredType(va);
     const tb = declaredType(vb);
     if (ta !== tb) {
-      throw new BncError(`input '${va.name}' is ${dtypeName(ta)} in ${fileA} but ${dtypeName(tb)} in ${fileB}`, { code: 'INPUT_MISMATCH' });
+      throw new BncError(`${label} is ${dtypeName(ta)} in ${fileA} but ${dtypeName(tb)} in ${fileB}`, { code: 'INPUT_MISMATCH' });
     }
     const sa = shapeOf(va);
     const sb = shapeOf(vb);
     if (!sa || !sb) continue;
     const fixedDiffer = sa.length === sb.length && sa.some((d, i) => typeof d === 'number' && typeof sb[i] === 'number' && d !== sb[i]);
     if (sa.length !== sb.length || fixedDiffer) {
-      throw new BncError(`input '${va.name}' has shape ${formatShape(sa)} in ${fileA} but ${formatShape(sb)} in ${fileB}`, {
-        code: 'INPUT_MISMATCH',
-      });
+      throw new BncError(`${label} has shape ${formatShape(sa)} in ${fileA} but ${formatShape(sb)} in ${fileB}`, { code: 'INPUT_MISMATCH' });
     }
   }
-  return inA;
+  return { matching, pairs };
 }
 
 /** An .npy file as the runtime tensor for a model input, checked against the input's type and shape. */
@@ -99,7 +170,7 @@ function npyAsInput(array: NpyArray, input: ValueInfo, file: string): RtTensor {
     checkInput(input, tensor);
   } catch (e) {
     if (e instanceof BncError) {
-      e.message = `${file}: ${e.message}`;
+      e.message = `${file}: ${e.message}${tensor.dtype === DataType.DOUBLE ? ' (save the array with .astype(np.float32))' : ''}`;
       e.file ??= file;
     }
     throw e;
@@ -158,46 +229,111 @@ function loadInputsFromManifest(dir: string, inputs: ValueInfo[]): PreparedInput
   return { samples, seeds: [], tensors };
 }
 
-/** The input samples: replayed from a folder, or generated from the seed with --input files taking precedence. */
-export function prepareInputs(inputs: ValueInfo[], options: VerifyOptions): PreparedInputs {
+/**
+ * The input samples: replayed from a folder (--load-inputs), or per sample: --input files and given tensors
+ * (--image) as they are, the rest generated from seed + k with the --input-shape/--input-range overrides.
+ * The report lists each input's source and the sizes used for its symbolic dims.
+ */
+export function prepareInputs(inputs: ValueInfo[], options: Omit<VerifyOptions, 'fileB' | 'tolerance'> & { fileB?: string }): PreparedInputs {
   const inputFiles = options.inputFiles ?? new Map<string, string>();
-  for (const name of inputFiles.keys()) {
-    if (!inputs.some((i) => i.name === name)) {
-      throw new BncError(`--input ${name}=...: the models have no input '${name}' (inputs: ${inputs.map((i) => i.name).join(', ')})`, {
-        code: 'USAGE',
-      });
+  const given = options.inputTensors ?? new Map<string, GivenInput>();
+  const overrides = options.overrides ?? {};
+  const names = inputs.map((i) => i.name).join(', ') || 'none';
+  const checkNames = (keys: Iterable<string>, option: string) => {
+    for (const name of keys) {
+      if (!inputs.some((i) => i.name === name)) {
+        throw new BncError(`${option} ${name}=...: the model${options.fileB === undefined ? ' has' : 's have'} no input '${name}' (inputs: ${names})`, {
+          code: 'USAGE',
+        });
+      }
     }
+  };
+  checkNames(inputFiles.keys(), '--input');
+  checkNames(given.keys(), '--image');
+  checkNames(overrides.shapes?.keys() ?? [], '--input-shape');
+  checkNames(overrides.ranges?.keys() ?? [], '--input-range');
+  for (const name of given.keys()) {
+    if (inputFiles.has(name)) throw new BncError(`input '${name}' is given by both --input and --image; choose one`, { code: 'USAGE' });
   }
   if (options.loadInputsDir) {
-    if (inputFiles.size) throw new BncError('--input and --load-inputs cannot be used together', { code: 'USAGE' });
+    if (inputFiles.size || given.size) throw new BncError('--input/--image and --load-inputs cannot be used together', { code: 'USAGE' });
     return loadInputsFromManifest(options.loadInputsDir, inputs);
   }
-  const fromFiles = new Map<string, RtTensor>();
-  for (const [name, file] of inputFiles) fromFiles.set(name, npyAsInput(readNpy(file), inputs.find((i) => i.name === name)!, file));
+  const fixed = new Map<string, RtTensor>();
+  for (const [name, file] of inputFiles) fixed.set(name, npyAsInput(readNpy(file), inputs.find((i) => i.name === name)!, file));
+  for (const [name, g] of given) {
+    const vi = inputs.find((i) => i.name === name)!;
+    try {
+      checkInput(vi, g.tensor);
+    } catch (e) {
+      if (e instanceof BncError) e.message = `--image ${name}=${g.file}: ${e.message} (set the size with --resize H,W and the layout with --layout)`;
+      throw e;
+    }
+    fixed.set(name, g.tensor);
+  }
+  for (const name of fixed.keys()) {
+    if (overrides.shapes?.has(name) || overrides.ranges?.has(name)) {
+      throw new BncError(`input '${name}' comes from a file; --input-shape and --input-range apply to generated inputs only`, { code: 'USAGE' });
+    }
+  }
   const seed = options.seed ?? 0;
   const count = options.samples ?? 1;
-  const allFromFiles = inputs.every((i) => fromFiles.has(i.name));
-  checkGeneratedInputSizes(inputs.filter((i) => !fromFiles.has(i.name)), options.fileA);
-  const seeds = allFromFiles ? [] : Array.from({ length: count }, (_, k) => seed + k);
+  const toGenerate = inputs.filter((i) => !fixed.has(i.name));
+  checkGeneratedInputSizes(toGenerate, options.fileA, overrides.shapes);
+  const seeds = toGenerate.length === 0 ? [] : Array.from({ length: count }, (_, k) => seed + k);
   const samples: InputSample[] = [];
   for (let k = 0; k < count; k++) {
-    const generated = allFromFiles ? new Map<string, RtTensor>() : generateInputs(inputs.filter((i) => !fromFiles.has(i.name)), seed + k);
+    const generated = toGenerate.length ? generateInputs(toGenerate, seed + k, overrides) : new Map<string, RtTensor>();
     const sample: InputSample = new Map();
-    for (const input of inputs) sample.set(input.name, fromFiles.get(input.name) ?? generated.get(input.name)!);
+    for (const input of inputs) sample.set(input.name, fixed.get(input.name) ?? generated.get(input.name)!);
     samples.push(sample);
   }
   const tensors = inputs.map((input): InputTensorReport => {
     const t = samples[0]!.get(input.name)!;
+    const base = { name: input.name, dtype: dtypeName(t.dtype), shape: t.dims };
     const file = inputFiles.get(input.name);
-    return { name: input.name, dtype: dtypeName(t.dtype), shape: t.dims, source: file ? 'file' : 'generated', ...(file ? { file } : {}) };
+    if (file) return { ...base, source: 'file', file };
+    const g = given.get(input.name);
+    if (g) return { ...base, source: 'image', file: g.file, preprocessing: g.preprocessing };
+    const open = openDims(input, t.dims);
+    const range = overrides.ranges?.get(input.name);
+    return {
+      ...base,
+      source: range ? 'range' : 'generated',
+      ...(range ? { range: [range[0], range[1]] as [number, number] } : {}),
+      ...(open.length ? { symbolicDims: open } : {}),
+    };
   });
   return { samples, seeds, tensors };
 }
 
+/**
+ * runModelOf, with a hint added to its errors when generated inputs had symbolic dims taken as 1 (the
+ * usual reason a window or kernel does not fit): which input and dim, and the --input-shape to pass.
+ */
+export function runWithShapeHint(
+  file: string,
+  model: Model,
+  sample: InputSample,
+  generated: readonly ValueInfo[],
+  overridden: ReadonlySet<string>,
+  options: RunOptions = {},
+): RunResult {
+  try {
+    return runModelOf(file, model, sample, options);
+  } catch (e) {
+    if (e instanceof BncError) {
+      const hint = symbolicDimsHint(generated, overridden);
+      if (hint && !e.message.includes('--input-shape')) e.message = `${e.message} (${hint})`;
+    }
+    throw e;
+  }
+}
+
 /** The .npy element array for a runtime tensor (bool is stored as uint8). */
-function npyData(t: RtTensor, name: string): { data: NpyData; dtype: NpyDtype } {
+function npyData(t: RtTensor, label: string): { data: NpyData; dtype: NpyDtype } {
   const dtype = npyDtypeOf(t.dtype);
-  if (!dtype) throw new BncError(`input '${name}' is ${dtypeName(t.dtype)}, which .npy saving does not support`, { code: 'UNSUPPORTED' });
+  if (!dtype) throw new BncError(`${label} is ${dtypeName(t.dtype)}, which .npy saving does not support`, { code: 'UNSUPPORTED' });
   return { data: t.data, dtype };
 }
 
@@ -217,7 +353,7 @@ export function saveInputs(dir: string, samples: InputSample[], force = false): 
     for (const [name, t] of sample) {
       const file = npyFileName(name, `sample${k}_`);
       writeFileAtomic(path.join(dir, file), () => {
-        const { data, dtype } = npyData(t, name);
+        const { data, dtype } = npyData(t, `input '${name}'`);
         return encodeNpy(t.dims, data, dtype);
       }, { force });
       files[name] = file;
@@ -230,20 +366,40 @@ export function saveInputs(dir: string, samples: InputSample[], force = false): 
 // ---- Outputs ----
 
 export interface OutputPairing {
-  matching: 'name' | 'position';
+  matching: 'name' | 'position' | 'map';
   pairs: [nameA: string, nameB: string][];
+  /** Outputs left out (with --output-map: those neither mapped nor sharing a name). */
+  unpaired: { a: string[]; b: string[] };
 }
 
-/** Pair the outputs by name when both models have the same output names, else by position. */
-export function pairOutputs(a: Model, b: Model, fileA: string, fileB: string): OutputPairing {
+/**
+ * Pair the outputs. With --output-map: the mapped pairs plus outputs of equal name; the rest are reported
+ * as not compared. Without: by name when both models have the same output names, else by position.
+ */
+export function pairOutputs(a: Model, b: Model, fileA: string, fileB: string, outputMap: ReadonlyMap<string, string> = new Map()): OutputPairing {
   const outA = a.graph.outputs.map((o) => o.name);
   const outB = b.graph.outputs.map((o) => o.name);
+  if (outputMap.size) {
+    for (const [na, nb] of outputMap) {
+      if (!outA.includes(na)) throw new BncError(`--output-map ${na}=${nb}: ${fileA} has no output '${na}' (outputs: ${outA.join(', ')})`, { code: 'USAGE' });
+      if (!outB.includes(nb)) throw new BncError(`--output-map ${na}=${nb}: ${fileB} has no output '${nb}' (outputs: ${outB.join(', ')})`, { code: 'USAGE' });
+    }
+    const mappedB = new Set(outputMap.values());
+    const pairs: [string, string][] = [];
+    for (const na of outA) {
+      const nb = outputMap.get(na) ?? (outB.includes(na) && !mappedB.has(na) ? na : undefined);
+      if (nb !== undefined) pairs.push([na, nb]);
+    }
+    const pairedB = new Set(pairs.map(([, nb]) => nb));
+    return { matching: 'map', pairs, unpaired: { a: outA.filter((n) => !pairs.some(([x]) => x === n)), b: outB.filter((n) => !pairedB.has(n)) } };
+  }
+  const none = { a: [], b: [] };
   const sameNames = outA.length === outB.length && outA.every((n) => outB.includes(n));
-  if (sameNames) return { matching: 'name', pairs: outA.map((n) => [n, n]) };
-  if (outA.length === outB.length) return { matching: 'position', pairs: outA.map((n, i) => [n, outB[i]!]) };
+  if (sameNames) return { matching: 'name', pairs: outA.map((n) => [n, n]), unpaired: none };
+  if (outA.length === outB.length) return { matching: 'position', pairs: outA.map((n, i) => [n, outB[i]!]), unpaired: none };
   throw new BncError(
     `cannot pair the outputs: ${fileA} has ${outA.length} (${outA.join(', ')}), ${fileB} has ${outB.length} (${outB.join(', ')}); ` +
-      'verify needs the same output names or the same number of outputs',
+      `pair them with --output-map ${outA[0] ?? 'A_NAME'}=${outB[0] ?? 'B_NAME'} (repeatable)`,
     { code: 'OUTPUT_MISMATCH' },
   );
 }
@@ -260,10 +416,41 @@ function sameDims(x: readonly number[], y: readonly number[]): boolean {
 }
 
 /** Why two tensors cannot be compared elementwise, or undefined when they can. */
-function incomparable(a: RtTensor, b: RtTensor): string | undefined {
-  if (a.dtype !== b.dtype) return `element type ${dtypeName(a.dtype)} vs ${dtypeName(b.dtype)}`;
+function incomparable(a: RtTensor, b: RtTensor, anyFloats: boolean): string | undefined {
+  const floats = anyFloats && isFloatType(a.dtype) && isFloatType(b.dtype);
+  if (a.dtype !== b.dtype && !floats) return `element type ${dtypeName(a.dtype)} vs ${dtypeName(b.dtype)}`;
   if (!sameDims(a.dims, b.dims)) return `shape ${formatShape(a.dims)} vs ${formatShape(b.dims)}`;
   return undefined;
+}
+
+/** Closest classes to 1 and 0 in a one-hot row may sit: a softmax saturated to float32's resolution. */
+const ONE_HOT_SLACK = 1e-6;
+
+/** 'constant' when every element of b is equal; 'one-hot' when every class-score row is one-hot to 1e-6. */
+function saturation(b: RtTensor): 'constant' | 'one-hot' | null {
+  const d = numericData(b);
+  if (d.length < 2) return null;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (min === max) return 'constant';
+  if (!isClassScoreShape(b.dims) || min < -ONE_HOT_SLACK || max > 1 + ONE_HOT_SLACK) return null;
+  const rows = b.dims[0]!;
+  const classes = d.length / rows;
+  for (let r = 0; r < rows; r++) {
+    let high = 0;
+    for (let c = 0; c < classes; c++) {
+      const v = d[r * classes + c]!;
+      if (v >= 1 - ONE_HOT_SLACK) high++;
+      else if (v > ONE_HOT_SLACK) return null;
+    }
+    if (high !== 1) return null;
+  }
+  return 'one-hot';
 }
 
 /** Compares one named tensor across samples; stops comparing (and fails) once the two cannot be paired. */
@@ -272,12 +459,19 @@ class PairTracker {
   mismatch: string | undefined;
   dtype = DataType.UNDEFINED;
   dims: number[] = [];
+  /** Saturation of B in every sample so far (null once a sample is not saturated). */
+  saturated: 'constant' | 'one-hot' | null | undefined;
 
-  constructor(private readonly tolerance: ReturnType<typeof toleranceFor>) {}
+  constructor(
+    private readonly tolerance: ReturnType<typeof toleranceFor>,
+    private readonly options: ComparatorOptions = {},
+    private readonly anyFloats = false,
+    private readonly watchSaturation = false,
+  ) {}
 
   add(a: RtTensor, b: RtTensor): void {
     if (this.mismatch) return;
-    const why = incomparable(a, b) ?? (this.comparator && !sameDims(this.dims, a.dims) ? `shape changes between samples` : undefined);
+    const why = incomparable(a, b, this.anyFloats) ?? (this.comparator && !sameDims(this.dims, a.dims) ? `shape changes between samples` : undefined);
     if (why) {
       this.mismatch = why;
       this.dtype = a.dtype;
@@ -288,16 +482,21 @@ class PairTracker {
       this.dtype = a.dtype;
       this.dims = [...a.dims];
       // Integer and bool tensors (indices, masks, shapes) must match exactly.
-      this.comparator = new TensorComparator(a.dims, isFloatType(a.dtype) ? this.tolerance : EXACT_TOLERANCE);
+      const float = isFloatType(a.dtype);
+      this.comparator = new TensorComparator(a.dims, float ? this.tolerance : EXACT_TOLERANCE, float ? this.options : { ...this.options, errorStat: DEFAULT_ERROR_STAT });
     }
     this.comparator.addSample(numericData(a), numericData(b));
+    if (this.watchSaturation && this.saturated !== null) {
+      const s = saturation(b);
+      this.saturated = this.saturated === undefined || this.saturated === s ? s : null;
+    }
   }
 }
 
 /** Reject per-tensor tolerances that name nothing verify compares (a typo would silently do nothing). */
-function checkToleranceNames(spec: ToleranceSpec, a: Model, b: Model, allTensors: boolean): void {
-  const known = new Set<string>([...a.graph.outputs, ...b.graph.outputs].map((o) => o.name));
-  if (allTensors) for (const m of [a, b]) for (const n of m.graph.nodes) n.outputs.forEach((o) => known.add(o));
+function checkToleranceNames(spec: ToleranceSpec, a: Model, b: Model | undefined, allTensors: boolean, outputNamesB: readonly string[]): void {
+  const known = new Set<string>([...a.graph.outputs.map((o) => o.name), ...outputNamesB]);
+  if (allTensors) for (const m of b ? [a, b] : [a]) for (const n of m.graph.nodes) n.outputs.forEach((o) => known.add(o));
   for (const name of spec.perTensor.keys()) {
     if (!known.has(name)) {
       const outputs = a.graph.outputs.map((o) => o.name).join(', ');
@@ -309,10 +508,85 @@ function checkToleranceNames(spec: ToleranceSpec, a: Model, b: Model, allTensors
   }
 }
 
-/** Run both models on the same inputs and compare them. Throws BncError when they cannot be run or paired. */
-export function verifyModels(a: Model, b: Model, options: VerifyOptions): VerifyReport {
+/** Expected outputs of sample k from a --load-outputs folder: <name>.npy, or sample<k>_<name>.npy with several samples. */
+function loadOutputs(dir: string, names: readonly string[], sample: number, samples: number): Map<string, RtTensor> {
+  const out = new Map<string, RtTensor>();
+  for (const name of names) {
+    const file = path.join(dir, npyFileName(name, samples > 1 ? `sample${sample}_` : ''));
+    if (!fs.existsSync(file)) {
+      throw new BncError(
+        `--load-outputs ${dir}: no ${path.basename(file)} for output '${name}' ` +
+          `(write them with bnc run MODEL --save-outputs ${dir}${samples > 1 ? ' per sample' : ''}, or name another file with --output-map ${name}=FILE_STEM)`,
+        { file, code: 'NOT_FOUND' },
+      );
+    }
+    const array: NpyArray = readNpy(file);
+    out.set(name, npyToTensor(array));
+  }
+  return out;
+}
+
+/** Write one model's outputs for one sample as .npy files into dir. */
+function saveOutputs(dir: string, outputs: Map<string, RtTensor>, sample: number, samples: number, force: boolean): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, t] of outputs) {
+    const file = path.join(dir, npyFileName(name, samples > 1 ? `sample${sample}_` : ''));
+    const { data, dtype } = npyData(t, `output '${name}'`);
+    writeFileAtomic(file, () => encodeNpy(t.dims, data, dtype), { force });
+  }
+}
+
+
+/** Longest path (in nodes) from a graph input or constant to each value computed by the graph. */
+function valueDepths(model: Model): Map<string, number> {
+  const depth = new Map<string, number>();
+  for (const node of topologicalOrder(model.graph)) {
+    let d = 0;
+    for (const v of node.inputs) if (v) d = Math.max(d, depth.get(v) ?? 0);
+    for (const o of node.outputs) if (o) depth.set(o, d + 1);
+  }
+  return depth;
+}
+
+/** The first tensor (in run order) holding a NaN or infinity, or null. */
+function firstNonFiniteTensor(model: Model, run: RunResult, names: readonly string[], sample: number): NonFiniteTensorReport | null {
+  const values = new Map([...(run.intermediates ?? []), ...run.outputs]);
+  for (const name of names) {
+    const t = values.get(name);
+    if (!t || !isFloatType(t.dtype)) continue;
+    const d = t.data as NumericArray;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i]!;
+      if (v - v !== 0) {
+        const producer = producerOf(model.graph, name);
+        return { tensor: name, producer: producer ? describeNode(model.graph, producer) : 'graph input', sample, index: unravelIndex(i, t.dims), value: jsonNumber(v) };
+      }
+    }
+  }
+  return null;
+}
+
+function hasNonFinite(t: RtTensor): number {
+  if (!isFloatType(t.dtype)) return 0;
+  const d = t.data as NumericArray;
+  let n = 0;
+  for (let i = 0; i < d.length; i++) if (d[i]! - d[i]! !== 0) n++;
+  return n;
+}
+
+/**
+ * Run model A and model B (or read B's saved outputs) on the same inputs and compare every paired output.
+ * The pass rule per output: the gated error statistic ≤ 1 (default: every element within
+ * atol·max|b| + rtol·|b|), no NaN where the other model has a number, no NaN/inf at all unless
+ * allowNonFinite, and with topK every row's top-K classes equal. Throws BncError when the models cannot be
+ * run or paired.
+ */
+export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyOptions): VerifyReport {
   const { fileA, fileB } = options;
-  for (const [model, file] of [[a, fileA], [b, fileB]] as const) {
+  const modelB = 'graph' in b ? b : undefined;
+  const outputsDir = 'outputsDir' in b ? b.outputsDir : undefined;
+  for (const [model, file] of [[a, fileA], [modelB, fileB]] as const) {
+    if (!model) continue;
     try {
       checkSupported(model);
     } catch (e) {
@@ -323,11 +597,28 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
       throw e;
     }
   }
-  const inputs = checkSameInputs(a, b, fileA, fileB);
-  const pairing = pairOutputs(a, b, fileA, fileB);
-  checkToleranceNames(options.tolerance, a, b, !!options.allTensors);
+  if (outputsDir && options.allTensors) throw new BncError('--all-tensors needs two models; it cannot be used with --load-outputs', { code: 'USAGE' });
+  if (outputsDir && options.inputMap?.size) throw new BncError('--input-map needs two models; it cannot be used with --load-outputs', { code: 'USAGE' });
+  const inputPairing: InputPairing = modelB
+    ? pairInputs(a, modelB, fileA, fileB, options.inputMap)
+    : { matching: 'name', pairs: modelInputs(a).map((v) => [v, v.name]) };
+  const inputs = inputPairing.pairs.map(([va]) => va);
+  let pairing: OutputPairing;
+  if (modelB) pairing = pairOutputs(a, modelB, fileA, fileB, options.outputMap);
+  else {
+    const outA = a.graph.outputs.map((o) => o.name);
+    for (const na of options.outputMap?.keys() ?? []) {
+      if (!outA.includes(na)) throw new BncError(`--output-map ${na}=...: ${fileA} has no output '${na}' (outputs: ${outA.join(', ')})`, { code: 'USAGE' });
+    }
+    pairing = { matching: options.outputMap?.size ? 'map' : 'name', pairs: outA.map((n) => [n, options.outputMap?.get(n) ?? n]), unpaired: { a: [], b: [] } };
+  }
+  if (pairing.pairs.length === 0) throw new BncError('no outputs to compare: --output-map pairs none and no names are shared', { code: 'OUTPUT_MISMATCH' });
+  checkToleranceNames(options.tolerance, a, modelB, !!options.allTensors, pairing.pairs.map(([, nb]) => nb));
   const samples = options.samples ?? 1;
   if (!Number.isSafeInteger(samples) || samples < 1) throw new BncError(`--samples ${samples}: expected a whole number >= 1`, { code: 'USAGE' });
+  if (options.topK !== undefined && !(Number.isSafeInteger(options.topK) && options.topK >= 1)) {
+    throw new BncError(`--top-k ${options.topK}: expected a whole number >= 1`, { code: 'USAGE' });
+  }
 
   const prepared = prepareInputs(inputs, options);
   const warnings: string[] = [];
@@ -335,25 +626,63 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
     warnings.push(`every input comes from a file, so the ${samples} samples would be identical; ran 1`);
     prepared.samples.length = 1;
   }
+  const sampleCount = prepared.samples.length;
   if (options.saveInputsDir) saveInputs(options.saveInputsDir, prepared.samples, options.force);
+  for (const t of prepared.tensors) {
+    const bad = hasNonFinite(prepared.samples[0]!.get(t.name)!);
+    if (bad) warnings.push(`input '${t.name}' holds ${bad} NaN/inf value${bad === 1 ? '' : 's'}; outputs computed from it will too`);
+  }
+  if (outputsDir && prepared.tensors.some((t) => t.source === 'generated' || t.source === 'range')) {
+    warnings.push(
+      `the expected outputs in ${outputsDir} must come from these same inputs: generated ones are what ` +
+        `bnc run --seed ${options.seed ?? 0} feeds; otherwise pass the inputs they were made from with --input or --load-inputs`,
+    );
+  }
 
-  const outputTrackers = pairing.pairs.map(([na, nb]) => new PairTracker(toleranceFor(options.tolerance, na, nb)));
+  const errorStat = options.errorStat ?? DEFAULT_ERROR_STAT;
+  const comparatorOptions: ComparatorOptions = {
+    statistics: true,
+    errorStat,
+    ...(options.topK !== undefined ? { topK: options.topK, gateTopK: true } : {}),
+    failOnNonFinite: !options.allowNonFinite,
+    expectedSamples: sampleCount,
+  };
+  const outputTrackers = pairing.pairs.map(([na, nb]) => new PairTracker(toleranceFor(options.tolerance, na, nb), comparatorOptions, !!outputsDir, true));
   const tensorTrackers = new Map<string, PairTracker>();
+  const tensorOptions: ComparatorOptions = { failOnNonFinite: !options.allowNonFinite };
   let orderA: string[] = [];
   const inB = new Set<string>();
   const inA = new Set<string>();
   const inputNames = new Set(inputs.map((i) => i.name));
+  const generated = inputs.filter((i) => prepared.tensors.find((t) => t.name === i.name)!.source.match(/generated|range/));
+  const overridden = new Set(options.overrides?.shapes?.keys() ?? []);
+  const generatedB = modelB ? generated.map((vi) => modelInputs(modelB).find((v) => v.name === inputPairing.pairs.find(([va]) => va === vi)![1])!) : [];
+  let firstNonFiniteA: NonFiniteTensorReport | null = null;
+  let firstNonFiniteB: NonFiniteTensorReport | null = null;
+  const outputNamesA = pairing.pairs.map(([na]) => na);
+  const outputNamesB = pairing.pairs.map(([, nb]) => nb);
 
   prepared.samples.forEach((sample, k) => {
-    const runA = runModelOf(fileA, a, sample, { keepAll: !!options.allTensors });
-    const runB = runModelOf(fileB, b, sample, { keepAll: !!options.allTensors });
+    const keepAll = !!options.allTensors;
+    const runA = runWithShapeHint(fileA, a, sample, generated, overridden, { keepAll });
+    let outputsB: Map<string, RtTensor>;
+    let runB: RunResult | undefined;
+    if (modelB) {
+      const sampleB: InputSample = new Map(inputPairing.pairs.map(([va, nb]) => [nb, sample.get(va.name)!]));
+      runB = runWithShapeHint(fileB, modelB, sampleB, generatedB, new Set([...overridden].map((n) => inputPairing.pairs.find(([va]) => va.name === n)?.[1] ?? n)), { keepAll });
+      outputsB = runB.outputs;
+    } else outputsB = loadOutputs(outputsDir!, outputNamesB, k, sampleCount);
     pairing.pairs.forEach(([na, nb], i) => {
       const ta = runA.outputs.get(na);
-      const tb = runB.outputs.get(nb);
+      const tb = outputsB.get(nb);
       if (!ta || !tb) throw new Error(`engine returned no value for output '${ta ? nb : na}'`);
       outputTrackers[i]!.add(ta, tb);
     });
-    if (options.allTensors) {
+    if (options.saveOutputsDir) {
+      saveOutputs(path.join(options.saveOutputsDir, 'a'), runA.outputs, k, sampleCount, !!options.force);
+      if (runB) saveOutputs(path.join(options.saveOutputsDir, 'b'), runB.outputs, k, sampleCount, !!options.force);
+    }
+    if (options.allTensors && runB) {
       const valuesA = new Map([...(runA.intermediates ?? []), ...runA.outputs]);
       const valuesB = new Map([...(runB.intermediates ?? []), ...runB.outputs]);
       if (k === 0) {
@@ -366,16 +695,24 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
         const ta = valuesA.get(name);
         if (!ta || !tb) continue;
         let tracker = tensorTrackers.get(name);
-        if (!tracker) tensorTrackers.set(name, (tracker = new PairTracker(toleranceFor(options.tolerance, name))));
+        if (!tracker) tensorTrackers.set(name, (tracker = new PairTracker(toleranceFor(options.tolerance, name), tensorOptions)));
         tracker.add(ta, tb);
       }
     }
-    options.onProgress?.(k + 1, prepared.samples.length);
+    // Where NaN/inf first appear: over every tensor with --all-tensors, else over the outputs.
+    firstNonFiniteA ??= firstNonFiniteTensor(a, runA, options.allTensors ? runA.order : outputNamesA, k);
+    if (runB) firstNonFiniteB ??= firstNonFiniteTensor(modelB!, runB, options.allTensors ? runB.order : outputNamesB, k);
+    else if (!firstNonFiniteB) {
+      const found = firstNonFiniteTensor(a, { outputs: outputsB, order: [] }, outputNamesB, k);
+      if (found) firstNonFiniteB = { ...found, producer: `file in ${outputsDir}` };
+    }
+    options.onProgress?.(k + 1, sampleCount);
   });
 
   const outputs: OutputReport[] = pairing.pairs.map(([na, nb], i) => {
     const t = outputTrackers[i]!;
     const result = t.comparator?.result();
+    const saturated = !t.mismatch && t.saturated ? t.saturated : null;
     return {
       name: na,
       nameB: nb,
@@ -383,12 +720,27 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
       shape: t.dims,
       pass: !t.mismatch && !!result?.pass,
       mismatch: t.mismatch ?? null,
+      saturated,
       metrics: result && !t.mismatch ? comparisonJson(result) : null,
     };
   });
+  for (const o of outputs) {
+    if (!o.saturated) continue;
+    const why = o.saturated === 'constant' ? 'is constant over its elements' : 'is one-hot in every row (a saturated softmax)';
+    warnings.push(
+      `output '${o.name}' ${why} in ${outputsDir ? 'the expected outputs' : 'model B'} on these inputs, so agreeing on it proves little; ` +
+        'feed realistic inputs (--image, --input-range) or compare every tensor (--all-tensors)',
+    );
+  }
+  if (pairing.unpaired.a.length || pairing.unpaired.b.length) {
+    warnings.push(
+      `not compared (no pair): ${[...pairing.unpaired.a.map((n) => `A '${n}'`), ...pairing.unpaired.b.map((n) => `B '${n}'`)].join(', ')}`,
+    );
+  }
 
   let allTensors: AllTensorsReport | null = null;
-  if (options.allTensors) {
+  if (options.allTensors && modelB) {
+    const depths = valueDepths(a);
     const report: AllTensorsReport = {
       compared: 0,
       equal: 0,
@@ -398,6 +750,7 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
       shapeDiffers: [],
       firstDiverging: null,
       divergingNames: [],
+      tensors: [],
     };
     orderA.forEach((name, position) => {
       const tracker = tensorTrackers.get(name);
@@ -408,6 +761,13 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
       }
       const result = tracker.comparator.result();
       report.compared++;
+      report.tensors.push({
+        name,
+        depth: depths.get(name) ?? 0,
+        ratio: jsonNumber(result.worst?.ratio ?? 0),
+        maxAbsError: jsonNumber(result.maxAbsError),
+        pass: result.pass,
+      });
       if (result.pass) {
         report.equal++;
         return;
@@ -429,10 +789,12 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
   }
 
   const equivalent = outputs.every((o) => o.pass);
+  const nonFinite = firstNonFiniteA || firstNonFiniteB ? { a: firstNonFiniteA, b: firstNonFiniteB } : null;
   return {
-    schema: 'bnc.verify/1',
+    schema: 'bnc.verify/2',
     modelA: fileA,
     modelB: fileB,
+    reference: modelB ? 'model' : 'files',
     verdict: equivalent ? 'equivalent' : 'different',
     exitCode: equivalent ? 0 : 1,
     passRule: PASS_RULE_TEXT,
@@ -441,11 +803,22 @@ export function verifyModels(a: Model, b: Model, options: VerifyOptions): Verify
       atolRel: options.tolerance.default.atolRel,
       perTensor: Object.fromEntries(options.tolerance.perTensor),
     },
-    inputs: { samples: prepared.samples.length, seeds: prepared.seeds.slice(0, prepared.samples.length), tensors: prepared.tensors },
+    gate: { errorStat: errorStatLabel(errorStat), topK: options.topK ?? null, allowNonFinite: !!options.allowNonFinite },
+    inputs: {
+      samples: sampleCount,
+      seeds: prepared.seeds.slice(0, sampleCount),
+      matching: inputPairing.matching,
+      pairs: inputPairing.pairs.map(([va, nb]) => [va.name, nb]),
+      tensors: prepared.tensors,
+    },
     matching: pairing.matching,
+    unpaired: pairing.unpaired,
     outputs,
+    nonFinite,
     allTensors,
     savedInputs: options.saveInputsDir ?? null,
+    savedOutputs: options.saveOutputsDir ?? null,
+    htmlReport: null,
     warnings,
   };
 }

@@ -78,6 +78,11 @@ describe('later-BVLC and fork Caffe layers: edge parameters', () => {
     await expectOutputs(conv, [0, 1e-30, -1e-30], { t: { dims: [1, 3], data: [0, 1, 0] } });
   });
 
+  it('Threshold of NaN is 0 (Caffe: NaN > threshold is false)', async () => {
+    const conv = convert([1, 3], 'layer { name: "t" type: "Threshold" bottom: "data" top: "t" threshold_param { threshold: -1 } }');
+    await expectOutputs(conv, [NaN, 0, -2], { t: { dims: [1, 3], data: [0, 1, 0] } });
+  });
+
   it('Swish with the default beta is x·sigmoid(x) (BVLC swish_layer.cpp)', async () => {
     const conv = convert([1, 3], 'layer { name: "s" type: "Swish" bottom: "data" top: "s" }');
     const xs = [-2, 0, 3];

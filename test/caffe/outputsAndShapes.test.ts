@@ -6,7 +6,7 @@ import { CaffeReadOptions, readCaffeFiles } from '../../src/formats/caffe/index.
 import { openModel } from '../../src/formats/index.js';
 import { readOnnxFile } from '../../src/formats/onnx/index.js';
 import { shapeOf } from '../../src/ir/index.js';
-import { bnc } from '../helpers/cli.js';
+import { REPO as REPO_ROOT, bnc } from '../helpers/cli.js';
 import { bncErrorOf } from '../helpers/errors.js';
 
 // Which blobs a Caffe net gives (Silence, --outputs), a refused Python layer's message, and --input-shape.
@@ -144,6 +144,34 @@ describe('bnc convert caffe-to-onnx --outputs --input-shape', () => {
   it('a malformed --input-shape is a usage error (exit 2)', () => {
     const r = bnc(['convert', 'caffe-to-onnx', write('faster_bad', FASTER), '-o', path.join(tmp, 'bad.onnx'), '--random-weights', '--input-shape', 'data=1,3,x']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--input-shape "data=1,3,x": expected NAME=D0,D1,\.\.\./);
+    expect(r.stderr).toMatch(/--input-shape "data=1,3,x": expected name=D0,D1,\.\.\./);
   });
 });
+
+describe('bnc run / verify --outputs', () => {
+  const fixture = path.join(REPO_ROOT, 'fixtures/caffe/small_bn_net.prototxt');
+
+  it('run cuts a Caffe net at the named blob and saves only it', () => {
+    const dir = path.join(tmp, 'run_cut');
+    const r = bnc(['run', fixture, '--outputs', 'pool1', '--save-outputs', dir, '--json']);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.outputs.map((o: { name: string }) => o.name)).toEqual(['pool1']);
+    expect(fs.readdirSync(dir)).toEqual(['pool1.npy']);
+  });
+
+  it('verify cuts every Caffe model it is given at the same blobs', () => {
+    const r = bnc(['verify', fixture, fixture, '--outputs', 'conv1,fc', '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.outputs.map((o: { name: string }) => o.name).sort()).toEqual(['conv1', 'fc']);
+  });
+
+  it('--outputs on ONNX models only is a usage error naming the files (exit 2)', () => {
+    const onnx = path.join(REPO_ROOT, 'fixtures/onnx/small_cnn.onnx');
+    const r = bnc(['run', onnx, '--outputs', 'logits']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--outputs cuts Caffe nets \(a \.prototxt\).*small_cnn\.onnx is not one/);
+  });
+});
+

@@ -12,9 +12,7 @@ import { BackendCase, CaseResult, Outcome, SUITES, TESTDATA_ROOT, classify, eval
  * Each entry is a bug to fix there; remove the entry with the fix.
  */
 const EXCLUDED: Record<string, string> = {
-  // Conv/ConvTranspose/pool geometry and types: branch onnx-robust.
-  'pytorch-converted/test_Conv1d_pad2size1': 'Conv with pads larger than the kernel: im2col reads out of bounds (issue 13, item 2)',
-  'node/test_convtranspose_output_shape': 'ConvTranspose output_shape larger than the natural size is refused (issue 13, conformance)',
+  // Pool types: MaxPool runs on float types only.
   'node/test_maxpool_2d_uint8': 'MaxPool runs on float32 only',
   // Shipped data that contradicts its own model or today's ONNX (onnx 1.12's generator):
   'node/test_cast_FLOAT_to_BFLOAT16': 'expected values truncate to bfloat16; bnc rounds to nearest even, as onnxruntime does',
@@ -25,8 +23,8 @@ const EXCLUDED: Record<string, string> = {
   'node/test_adam_multiple': 'expected X_new computed with epsilon 1e-2; the node has no epsilon attribute, so the default 1e-6 applies',
 };
 
-/** Passing node cases when this floor was set (791 of 932); raise it as kernels land. */
-const NODE_PASS_FLOOR = 790;
+/** Passing node cases when this floor was set (881 of 932); raise it as kernels land. */
+const NODE_PASS_FLOOR = 881;
 
 const MESSAGE = `ONNX backend test data not found at ${TESTDATA_ROOT} (install the Debian package libonnx-testdata, or set BNC_ONNX_TESTDATA): skipping the conformance suite`;
 if (!haveTestData()) console.warn(MESSAGE);

@@ -2,6 +2,9 @@ import * as ort from 'onnxruntime-node';
 import { Attribute, DataType, Node, Tensor, TypedArray, dtypeName, emptyGraph, tensorValueInfo } from '../../src/ir/index.js';
 import { serializeOnnx } from '../../src/formats/onnx/index.js';
 import { AttributeReader, KernelContext, RtTensor } from '../../src/runtime/kernel.js';
+import { parseOnnx } from '../../src/formats/onnx/index.js';
+import { runModel } from '../../src/runtime/engine.js';
+import { inferShapes } from '../../src/runtime/shapeInference.js';
 import { findKernel } from '../../src/runtime/kernels.js';
 import { mulberry32 } from '../../src/util/seededRandom.js';
 
@@ -185,4 +188,19 @@ export function describeCase(c: NodeCase): string {
     .map((a) => `${a.name}=${a.i ?? a.f ?? (a.s ? new TextDecoder().decode(a.s) : undefined) ?? JSON.stringify(a.ints ?? a.floats)}`)
     .join(' ');
   return `${c.op} opset ${c.opset} inputs ${c.inputs.map((t) => (t ? `${dtypeName(t.dtype)}[${t.dims}]` : '-')).join(' ')} ${attrs}`;
+}
+
+/**
+ * The case as a one-node model through bnc's engine: parsed back from bytes, shapes inferred (the shape
+ * rules run first, as for any model), then run. Returns the outputs and the shapes inference gave them.
+ */
+export function runThroughEngine(c: NodeCase): { outputs: RtTensor[]; inferred: (number[] | undefined)[] } {
+  const model = parseOnnx(oneNodeModelBytes(c));
+  const feeds = new Map<string, RtTensor>();
+  c.inputs.forEach((t, i) => {
+    if (t && !c.constant?.includes(i)) feeds.set(`in${i}`, t);
+  });
+  const shapes = inferShapes(model, new Map([...feeds].map(([n, t]) => [n, t.dims])));
+  const result = runModel(model, feeds, { threads: 1 });
+  return { outputs: model.graph.outputs.map((o) => result.outputs.get(o.name)!), inferred: model.graph.outputs.map((o) => shapes.get(o.name)) };
 }

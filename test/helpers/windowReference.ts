@@ -8,8 +8,9 @@ import { RtTensor } from '../../src/runtime/kernel.js';
 //  - its pools compute SAME_* padding without the dilation (the spec's pad_shape includes it).
 // Rules followed where the spec text leaves room (the same as onnxruntime's where it runs):
 //  - ConvTranspose with output_shape: total padding = max(0, full - output_shape), split as the spec says
-//    (SAME_UPPER: the odd pixel at the end; otherwise at the beginning); an output_shape beyond the full
-//    output adds zero (bias) elements at the end.
+//    (from opset 11 SAME_UPPER puts the odd pixel at the end, otherwise at the beginning; opsets 1-10 the
+//    other way round, where onnxruntime keeps opset 11's split); an output_shape beyond the full output
+//    adds zero (bias) elements at the end.
 //  - ConvTranspose SAME_*: the same with output_shape = input · stride, except that a full output smaller
 //    than that is kept (total padding 0), as onnx's shape inference and onnxruntime do.
 //  - Pools with ceil_mode: a last window that would start in the end padding is dropped.
@@ -147,7 +148,7 @@ export function referenceConv(inputs: (RtTensor | undefined)[], attrs: Attribute
   return result(outDims, y);
 }
 
-export function referenceConvTranspose(inputs: (RtTensor | undefined)[], attrs: Attribute[]): RtTensor {
+export function referenceConvTranspose(inputs: (RtTensor | undefined)[], attrs: Attribute[], opset = 11): RtTensor {
   const a = reader(attrs);
   const [x, w, b] = inputs as [RtTensor, RtTensor, RtTensor | undefined];
   const [batch, channels] = x.dims as [number, number];
@@ -173,7 +174,9 @@ export function referenceConvTranspose(inputs: (RtTensor | undefined)[], attrs: 
       const wanted = outputShape ? outputShape[i]! : spatial[i]! * strides[i]!;
       const total = Math.max(0, full - wanted);
       const small = Math.floor(total / 2);
-      padBegin.push(autoPad === 'SAME_UPPER' ? small : total - small);
+      // ConvTranspose-1: "If (auto_pads != SAME_UPPER): pads[start_i] = total_padding[i]/2"; -11 reversed it.
+      const smallFirst = outputShape && opset < 11 ? autoPad !== 'SAME_UPPER' : autoPad === 'SAME_UPPER';
+      padBegin.push(smallFirst ? small : total - small);
       out.push(outputShape ? wanted : full - total);
     } else {
       const [pb, pe] = autoPad === 'VALID' ? [0, 0] : [pads[i]!, pads[i + r]!];

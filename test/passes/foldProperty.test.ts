@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Attribute, Model, Node, Tensor, floatAttr, intAttr, intsAttr } from '../../src/ir/index.js';
+import { Attribute, Model, Node, Tensor, assertValidModel, checkModel, floatAttr, intAttr, intsAttr } from '../../src/ir/index.js';
 import { FOLD_BN_PIPELINE, runPasses } from '../../src/passes/index.js';
 import { buildModel, cloneModel, countOps, f32, floatInput, node, normal, rng, runModel, uniform, worstRatio } from './graphBuilder.js';
 
@@ -225,6 +225,7 @@ function matMulCase(seed: number): Case {
 async function checkFold(c: Case): Promise<{ worst: number; folded: Model }> {
   const folded = cloneModel(c.model);
   const reports = runPasses(folded, FOLD_BN_PIPELINE);
+  assertValidModel(folded, c.label, checkModel(c.model));
   const fold = reports.find((r) => r.pass === 'fold-bn')!;
   expect(fold.changed, `${c.label}: ${JSON.stringify(fold.skipped)}`).toBe(1);
   expect(fold.counts).toEqual({ [c.producer]: 1 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   BncError,
+  assertValidModel,
+  checkModel,
   DataType,
   Model,
   createTensor,
@@ -57,6 +59,7 @@ async function expectSameOutputs(a: Model, b: Model, f: OrtFeeds = feeds): Promi
 function run(model: Model, options: { keepBn?: boolean; allowWeightCopy?: boolean } = {}, passes = FOLD_BN_PIPELINE) {
   const out = cloneModel(model);
   const reports = runPasses(out, passes, options);
+  assertValidModel(out, 'the passes\' output', checkModel(model));
   const byName = (n: string) => reports.find((r) => r.pass === n) as PassReport;
   return { out, reports, byName };
 }

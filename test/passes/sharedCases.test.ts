@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openModel } from '../../src/formats/index.js';
 import { parseOnnx, serializeOnnx } from '../../src/formats/onnx/index.js';
-import { Model, validateGraph } from '../../src/ir/index.js';
+import { Model, assertValidModel, checkModel, validateGraph } from '../../src/ir/index.js';
 import { readNpy } from '../../src/io/npy.js';
 import { FOLD_BN_PIPELINE, PassReport, runPasses } from '../../src/passes/index.js';
 import { HAVE_SHARED, SKIP_SHARED_MESSAGE, caseDir, readCase, sharedCases, withinTolerance } from '../helpers/shared.js';
@@ -19,8 +19,11 @@ interface OnnxBatchNormExpectation {
 
 function foldCase(file: string, options: { keepBn?: boolean; allowWeightCopy?: boolean }): { model: Model; reports: PassReport[] } {
   const model = parseOnnx(fs.readFileSync(file));
+  const before = checkModel(model);
   const reports = runPasses(model, FOLD_BN_PIPELINE, options);
   validateGraph(model.graph);
+  // Valid for its opset and IR version by the onnx checker's rules, as far as the input was.
+  assertValidModel(model, file, before);
   return { model, reports };
 }
 
@@ -140,6 +143,7 @@ describe.skipIf(!HAVE_CAFFE)(
       expect(countOps(model, 'BatchNormalization')).toBe(bn.batchnorm_layers + pspBn);
       const reports = runPasses(model, FOLD_BN_PIPELINE, { keepBn: true });
       validateGraph(model.graph);
+      expect(checkModel(model)).toEqual([]);
       expect(reports.find((r) => r.pass === 'merge-bn-scale')!.changed).toBe(bn.scale_merged);
       expect(reports.find((r) => r.pass === 'fold-bn')!.changed).toBe(bn.foldable + pspBn);
       expect(countOps(model, 'BatchNormalization')).toBe(bn.batchnorm_layers - bn.foldable);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BncError, DataType, floatAttr, intAttr } from '../../src/ir/index.js';
-import { NodeCase, bool, compareWithOrt, describeCase, f32, i32, i64, randomF32, randomInt, rng, runKernel } from '../helpers/kernelHarness.js';
+import { NodeCase, bool, compareWithOrt, describeCase, f32, i32, i64, randomF32, randomInt, rng, rt, runKernel } from '../helpers/kernelHarness.js';
 
 async function expectMatch(c: NodeCase, tol = { atol: 1e-6, rtol: 1e-5 }): Promise<void> {
   const mismatch = await compareWithOrt(c, tol);
@@ -36,6 +36,12 @@ describe('pointwise activations against onnxruntime', () => {
       });
     }
   }
+  it('Relu keeps NaN as onnxruntime does (max(NaN, 0) is NaN), on the float32 and float64 paths', async () => {
+    const xs = [NaN, -1, 0, 2, -NaN, 3, -4, NaN, 5, NaN];
+    await expectMatch({ op: 'Relu', opset: 14, inputs: [f32([xs.length], xs)] });
+    const out = runKernel({ op: 'Relu', opset: 14, inputs: [rt(DataType.DOUBLE, [xs.length], Float64Array.from(xs))] })[0]!;
+    expect(Array.from(out.data as Float64Array).map((v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', 0, 0, 2, 'NaN', 3, 0, 'NaN', 5, 'NaN']);
+  });
   it('Relu on int32 (opset 14)', async () => {
     await expectMatch({ op: 'Relu', opset: 14, inputs: [i32([5], [-3, 0, 7, -1, 2])] });
   });
@@ -142,8 +148,18 @@ describe('Dropout and Identity', () => {
       expect(Array.from(mask!.data as Float32Array | Uint8Array)).toEqual([1, 1, 1, 1, 1, 1]);
     }
   });
-  it('Dropout with training_mode=true is refused', () => {
-    expect(() => runKernel({ op: 'Dropout', opset: 13, inputs: [randomF32(rand, [2]), f32([], [0.5]), bool([], [1])] })).toThrow(BncError);
+  it("Dropout with training_mode=true draws numpy's MT19937 stream from `seed` (ONNX's reference outputs)", () => {
+    // numpy: np.random.seed(3); np.random.uniform(0, 1, 6) = [0.5508, 0.7081, 0.2909, 0.5108, 0.8929, 0.8963];
+    // ratio 0.6 keeps u >= 0.6 (elements 1, 4, 5) and scales them by 1 / 0.4 = 2.5.
+    const x = f32([6], [1, 2, 3, 4, 5, 6]);
+    const [y, mask] = runKernel({ op: 'Dropout', opset: 13, inputs: [x, f32([], [0.6]), bool([], [1])], attrs: [intAttr('seed', 3)], outputs: 2 });
+    // (1 - float32(0.6)) makes the scale 2.5000002 in float32, as in numpy: compare to 5 digits.
+    expect(Array.from(y!.data as Float32Array)).toEqual([0, 5, 0, 0, 12.5, 15].map((v) => expect.closeTo(v, 5)));
+    expect(Array.from(mask!.data as Uint8Array)).toEqual([0, 1, 0, 0, 1, 1]);
+    // Ratio 0 in training mode is the identity.
+    const [same] = runKernel({ op: 'Dropout', opset: 13, inputs: [x, f32([], [0]), bool([], [1])] });
+    expect(Array.from(same!.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => runKernel({ op: 'Dropout', opset: 13, inputs: [x, f32([], [1]), bool([], [1])] })).toThrow(BncError);
   });
   it('Identity passes float32, int64 and bool through', async () => {
     await expectMatch({ op: 'Identity', opset: 13, inputs: [randomF32(rand, [2, 3])] });

@@ -40,11 +40,17 @@ describe('pointwise element loops', () => {
   const count = 61;
   const ranges: [number, number][] = [[0, count], [3, 58], [5, 12], [9, 10], [20, 20]];
 
-  it('Relu: v > 0 ? v : 0, NaN and -0 to +0, on every range', () => {
+  it('Relu: max(v, 0) with NaN kept bit for bit (numpy, onnxruntime) and -0 to +0, on every range', () => {
     const x = values(count, 1);
+    const bits = new Int32Array(x.buffer, x.byteOffset, x.length);
     for (const [first, last] of ranges) {
       const got = run('relu', x, first, last);
+      const gotBits = new Int32Array(got.buffer, got.byteOffset, got.length);
       for (let i = 0; i < count; i++) {
+        if (i >= first && i < last && Number.isNaN(x[i]!)) {
+          expect(gotBits[i], `[${first}, ${last}) element ${i}: NaN bits`).toBe(bits[i]);
+          continue;
+        }
         const want = i < first || i >= last ? SENTINEL : x[i]! > 0 ? x[i]! : 0;
         expect(Object.is(got[i], want), `[${first}, ${last}) element ${i}: ${x[i]} → ${got[i]}, want ${want}`).toBe(true);
       }

@@ -9,10 +9,6 @@ import { inferShapes } from '../../src/runtime/shapeInference.js';
 import { readNpy } from '../../src/io/npy.js';
 import { HAVE_SHARED, SKIP_SHARED_MESSAGE, caseDir, sharedCases } from '../helpers/shared.js';
 
-function readCaseJson(modelFile: string): { inputs?: unknown[] } {
-  return JSON.parse(fs.readFileSync(path.join(path.dirname(modelFile), 'case.json'), 'utf8')) as { inputs?: unknown[] };
-}
-
 function sharedModels(): string[] {
   if (!HAVE_SHARED) return [];
   const onnx = sharedCases('onnx').map((c) => path.join(caseDir('onnx', c), 'model.onnx'));

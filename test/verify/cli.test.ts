@@ -39,7 +39,7 @@ describe('bnc verify (CLI)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/outputs matched by name/);
-    expect(r.stdout).toMatch(/max abs\s+max rel\s+mean abs\s+cosine\s+top-1\s+top-5/);
+    expect(r.stdout).toMatch(/max abs\s+max rel\s+cosine\s+top-1\s+top-5\s+result/);
     expect(r.stdout).toMatch(/scores\s+\[1, 8\].*✓ pass/);
     expect(r.stdout).toMatch(/EQUIVALENT/);
     expect(r.stdout).not.toMatch(/\u001b\[/);
@@ -48,16 +48,16 @@ describe('bnc verify (CLI)', () => {
   it('one conv channel scaled by 1.01: exit 1, names the output; --all-tensors names the first diverging tensor', () => {
     const r = bnc(['verify', modelA, broken, '--all-tensors']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/DIFFERENT: 'scores' \(\d+ of 8 elements beyond tolerance; worst \[0, 6\]/);
+    expect(r.stdout).toMatch(/DIFFERENT: 'scores' \(\d+ of 8 elements beyond tolerance, worst \[0, 6\]/);
     expect(r.stdout).toMatch(/all tensors: 7 compared, 4 equal, 3 diverged/);
-    expect(r.stdout).toMatch(/first diverging: c2 \[1, 8, 8, 8\], computed by Conv node 'conv2'/);
+    expect(r.stdout).toMatch(/first diverging: c2 \[1, 8, 8, 8\]\n\s+computed by Conv node 'conv2'/);
   });
 
   it('--json prints exactly one object on stdout, with the verdict and exit code', () => {
     const r = bnc(['verify', modelA, broken, '--json', '--all-tensors', '--seed', '4']);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ schema: 'bnc.verify/1', verdict: 'different', exitCode: 1, matching: 'name' });
+    expect(report).toMatchObject({ schema: 'bnc.verify/2', verdict: 'different', exitCode: 1, matching: 'name' });
     expect(report.inputs.seeds).toEqual([4]);
     expect(report.outputs[0].name).toBe('scores');
     expect(report.allTensors.firstDiverging.name).toBe('c2');
@@ -85,7 +85,8 @@ describe('bnc verify (CLI)', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/bnc: error: the models read different inputs: .*a\.onnx has \[x\], .*other-input\.onnx has \[data\]/);
+    // One input each: paired by position, then the shapes disagree.
+    expect(r.stderr).toMatch(/bnc: error: input 'x' \(B: 'data'\) has shape \[1, 3, 10, 10\] in .*a\.onnx but \[1, 8\] in .*other-input\.onnx/);
   });
 
   it('usage errors exit 2; with --json the error is the one object on stdout', () => {

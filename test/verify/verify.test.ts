@@ -167,10 +167,12 @@ describe('verifyModels: models that cannot be compared are errors (exit 2)', () 
   const identity = (input: string, dims: number[], output = 'y') =>
     buildModel({ nodes: [node('Relu', [input], [output])], inputs: [floatInput(input, dims)], outputs: [output], initializers: [] });
 
-  it('different input names', () => {
-    const e = bncErrorOf(() => verifyModels(identity('x', [1, 4]), identity('data', [1, 4]), options()));
+  it('different input names (two inputs each: no pairing by position)', () => {
+    const add = (x: string, y: string) =>
+      buildModel({ nodes: [node('Add', [x, y], ['s'])], inputs: [floatInput(x, [1, 4]), floatInput(y, [1, 4])], outputs: ['s'], initializers: [] });
+    const e = bncErrorOf(() => verifyModels(add('x', 'y'), add('data', 'y'), options()));
     expect(e.exitCode).toBe(2);
-    expect(e.message).toMatch(/different inputs: a\.onnx has \[x\], b\.onnx has \[data\]/);
+    expect(e.message).toMatch(/different inputs: a\.onnx has \[x, y\], b\.onnx has \[data, y\]; pair them with --input-map x=data/);
   });
 
   it('different input shapes', () => {

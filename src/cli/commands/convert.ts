@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { BncError, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
+import { BncError, assertValidModel, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
@@ -10,6 +10,8 @@ import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
+import { OUTPUTS_HELP, outputsOption } from '../openModel.js';
+import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
@@ -43,7 +45,7 @@ export interface ConvertResult {
   verify: VerifyReport | null;
 }
 
-interface ConvertCliOptions {
+interface ConvertCliOptions extends InputFlagOptions {
   output: string;
   opset?: string;
   batch?: string;
@@ -58,29 +60,6 @@ interface ConvertCliOptions {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** --outputs BLOB[,BLOB...] (repeatable): the blob names, in order. */
-export function parseOutputsOption(values: string[]): string[] {
-  const names = values.flatMap((v) => v.split(',')).map((n) => n.trim());
-  if (names.some((n) => !n)) throw new BncError(`--outputs ${JSON.stringify(values.join(','))}: expected blob names separated by commas`, { code: 'USAGE' });
-  return names;
-}
-
-/** --input-shape NAME=D0,D1,... (repeatable): input name → dims. */
-export function parseInputShapeOption(values: string[]): Record<string, number[]> {
-  const shapes: Record<string, number[]> = {};
-  for (const v of values) {
-    const eq = v.lastIndexOf('=');
-    const name = v.slice(0, eq).trim();
-    const sizes = v.slice(eq + 1).split(',').map((d) => d.trim());
-    if (eq <= 0 || sizes.some((d) => !/^\d+$/.test(d) || Number(d) <= 0 || !Number.isSafeInteger(Number(d)))) {
-      throw new BncError(`--input-shape ${JSON.stringify(v)}: expected NAME=D0,D1,... with positive whole sizes, e.g. data=1,3,368,368`, { code: 'USAGE' });
-    }
-    if (name in shapes) throw new BncError(`--input-shape: input '${name}' is given twice`, { code: 'USAGE' });
-    shapes[name] = sizes.map(Number);
-  }
-  return shapes;
-}
-
 function integerOption(text: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
@@ -94,7 +73,7 @@ function integerOption(text: string, option: string, min: number, max = Number.M
 export function registerConvert(program: Command): void {
   const convert = program.command('convert').description('convert a model from another framework to ONNX');
   convert.exitOverride();
-  convert
+  const caffeToOnnx = convert
     .command('caffe-to-onnx')
     .description('convert a Caffe net (prototxt + caffemodel) to ONNX, BatchNorm+Scale merged, TEST-phase semantics')
     .argument('<prototxt>', 'net definition (.prototxt, deploy or train_val: the TEST net is built)')
@@ -102,11 +81,11 @@ export function registerConvert(program: Command): void {
     .requiredOption('-o, --output <file>', 'output .onnx file')
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 13; 15 when a BatchNorm needs training_mode)')
     .option('--batch <n|dynamic>', "batch size of every input, or 'dynamic' for a symbolic batch axis (default: the prototxt's)")
-    .option('--outputs <blobs>', 'build the net only up to these blobs (comma-separated), which become the outputs: cuts off e.g. a Python layer after them', collect)
-    .option('--input-shape <name=dims>', 'replace a net input\'s declared shape, e.g. data=1,3,368,368 (repeatable; same rank)', collect)
+    .option('--outputs <blobs>', OUTPUTS_HELP, collect)
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
-    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
+    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)");
+  addInputOptions(caffeToOnnx, "with --verify; --input-shape also sets the net's input shape")
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
     .exitOverride()
@@ -121,6 +100,10 @@ export function registerConvert(program: Command): void {
       }
       const caffemodel = opts.randomWeights ? undefined : (caffemodelArg ?? siblingCaffemodel(prototxt));
       const io = { force: !!opts.force, inputs: [prototxt, ...(caffemodel ? [caffemodel] : [])] };
+      const flags = parseInputFlags(opts);
+      if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
+        throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
+      }
       checkOutputPath(opts.output, io);
 
       const warnings: string[] = [];
@@ -131,13 +114,14 @@ export function registerConvert(program: Command): void {
       const loading = progressReporter(`reading ${path.basename(caffemodel ?? prototxt)}`, out);
       let conversion: CaffeConversion;
       try {
+        // --input-shape fixes the net's declared input shape (CaffeReadOptions.inputShapes).
         conversion = readCaffeFiles(prototxt, caffemodel, {
           randomWeights: !!opts.randomWeights,
           seed,
           opset,
           batch,
-          outputs: opts.outputs ? parseOutputsOption(opts.outputs) : undefined,
-          inputShapes: opts.inputShape ? parseInputShapeOption(opts.inputShape) : undefined,
+          outputs: outputsOption(opts.outputs, [prototxt]),
+          inputShapes: inputShapesOption(flags),
           warn,
           onProgress: loading.onProgress,
         });
@@ -150,6 +134,8 @@ export function registerConvert(program: Command): void {
       const reports = runPasses(model, passNames);
       for (const r of reports) for (const w of r.warnings) warn(`${r.pass}: ${w}`);
       validateGraph(model.graph);
+      // The converted model obeys the onnx checker's rules for its opset and IR version, or is not written.
+      assertValidModel(model, opts.output);
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
       // piece (tensor data straight from the model), never whole in memory.
       const bytes = opts.verify ? serializeOnnx(model) : undefined;
@@ -163,6 +149,7 @@ export function registerConvert(program: Command): void {
           verify = verifyModels(caffeModel, written, {
             fileA: prototxt,
             fileB: opts.output,
+            ...resolveInputs(flags, caffeModel),
             seed,
             tolerance: parseToleranceOptions([], []),
             onProgress: progress.onProgress,

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { BncError, Model, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
+import { BncError, Model, allScopes, assertValidModel, checkModel, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { DEFAULT_FOLD_MAX_ELEMENTS, FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
@@ -11,6 +11,7 @@ import { verifyModels } from '../../verify/verify.js';
 import { Output, formatBytes } from '../output.js';
 import { printVerifyReport } from './verify.js';
 import { progressReporter } from '../progress.js';
+import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /**
  * The --json object of `bnc fold-bn` (one object on stdout):
@@ -18,7 +19,8 @@ import { progressReporter } from '../progress.js';
  *   nodes                    { before, after }: node counts of the graph
  *   batchNorm                { before, after }: BatchNormalization node counts
  *   constantsFolded          { total, byOp: { Unsqueeze: n, ... }, skipped: [{ node, reason }] }: nodes
- *                            fold-constants replaced by initializers, and constant nodes it left, with why
+ *                            fold-constants evaluated away (outputs now initializers, or for an Identity
+ *                            its readers reading the constant), and all-constant nodes it left, with why
  *   switchedToEval           BNs bn-eval changed from batch to stored statistics
  *   mergedWithScale          BNs merge-bn-scale merged with a following Mul/Add
  *   folded                   { total, byProducer: { Conv: n, ... } }
@@ -46,8 +48,10 @@ export interface FoldBnResult {
   written: boolean;
 }
 
-const countBatchNorms = (m: Model) => m.graph.nodes.filter(isBatchNorm).length;
-const parameterBytes = (m: Model) => m.graph.initializers.reduce((s, t) => s + tensorByteSize(t), 0);
+// Over the main graph and every subgraph (If branches, Loop/Scan bodies).
+const countBatchNorms = (m: Model) => allScopes(m.graph).reduce((k, s) => k + s.graph.nodes.filter(isBatchNorm).length, 0);
+const parameterBytes = (m: Model) =>
+  allScopes(m.graph).reduce((k, s) => k + s.graph.initializers.reduce((b, t) => b + tensorByteSize(t), 0), 0);
 
 /** Run the fold-bn pipeline on a model in memory and summarise it (no I/O). */
 export function foldBatchNorms(
@@ -75,7 +79,7 @@ export function foldBatchNorms(
   };
 }
 
-interface FoldBnOptions {
+interface FoldBnOptions extends InputFlagOptions {
   output: string;
   allowWeightCopy?: boolean;
   keepBn?: boolean;
@@ -98,7 +102,7 @@ export function wholeNumber(text: string, option: string, min: number): number {
 }
 
 export function registerFoldBn(program: Command): void {
-  program
+  const cmd = program
     .command('fold-bn')
     .description('fold BatchNormalization into the preceding Conv/ConvTranspose/Gemm/MatMul (bn-eval, fold-constants, merge-bn-scale, fold-bn, bn-to-affine, cleanup) and write ONNX')
     .argument('<model>', 'input model (.onnx, or Caffe .prototxt with its .caffemodel)')
@@ -110,7 +114,8 @@ export function registerFoldBn(program: Command): void {
     .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
-    .option('--samples <k>', 'number of --verify input samples', '1')
+    .option('--samples <k>', 'number of --verify input samples', '1');
+  addInputOptions(cmd, 'with --verify; --input-shape also fixes a Caffe net\'s input shape')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see FoldBnResult in src/cli/commands/foldBn.ts)')
     .action((file: string, opts: FoldBnOptions, cmd: Command) => withFile(file, () => {
@@ -120,9 +125,20 @@ export function registerFoldBn(program: Command): void {
       const seed = wholeNumber(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const foldMaxElements = wholeNumber(opts.foldMaxElements ?? String(DEFAULT_FOLD_MAX_ELEMENTS), '--fold-max-elements', 0);
-      const original = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m) });
+      const flags = parseInputFlags(opts);
+      // --input-shape fixes a Caffe net's input shape when it is read; the other flags feed --verify only.
+      if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
+        throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
+      }
+      const original = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m), inputShapes: inputShapesOption(flags) });
+      if (!opts.verify && flags.shapes.size && !file.toLowerCase().endsWith('.prototxt')) {
+        out.warn('--input-shape sets the shape of --verify inputs (and of Caffe nets); without --verify it changes nothing in an ONNX model');
+      }
       const model = cloneModel(original);
+      const problemsBefore = checkModel(original);
       const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements });
+      // Never write a model the passes made invalid for its opset or IR version (onnx checker rules).
+      assertValidModel(model, opts.output, problemsBefore);
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
       // piece (tensor data straight from the model), never whole in memory.
       const bytes = opts.verify ? serializeOnnx(model) : undefined;
@@ -138,6 +154,7 @@ export function registerFoldBn(program: Command): void {
           verify = verifyModels(reference, parseOnnx(bytes!, {}, opts.output), {
             fileA: file,
             fileB: opts.output,
+            ...resolveInputs(flags, reference),
             seed,
             samples,
             tolerance: parseToleranceOptions([], []),

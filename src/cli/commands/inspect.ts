@@ -28,7 +28,8 @@ export function registerInspect(program: Command): void {
       out.line(table(s.inputs.map((v) => [v.name, v.dtype, shape(v)])));
       out.line(c.bold('Outputs'));
       out.line(table(s.outputs.map((v) => [v.name, v.dtype, shape(v)])));
-      out.line(c.bold(`Nodes: ${s.nodeCount}`));
+      const inSubgraphs = s.subgraphs.count ? ` (${s.subgraphs.nodeCount} in ${s.subgraphs.count} subgraph${s.subgraphs.count === 1 ? '' : 's'})` : '';
+      out.line(c.bold(`Nodes: ${s.nodeCount}`) + inSubgraphs);
       out.line(table(Object.entries(s.opHistogram).map(([op, n]) => [op, String(n)])));
       out.line(
         c.bold('Parameters: ') +

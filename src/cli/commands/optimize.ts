@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { validateGraph, withFile } from '../../ir/index.js';
+import { assertValidModel, checkModel, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { DEFAULT_FOLD_MAX_ELEMENTS, PASSES, parsePassList, runPasses } from '../../passes/index.js';
 import { wholeNumber } from './foldBn.js';
@@ -28,8 +28,11 @@ export function registerOptimize(program: Command): void {
       const foldMaxElements = wholeNumber(String(opts.foldMaxElements), '--fold-max-elements', 0);
       checkOutputPath(output, { force: !!opts.force, inputs: [file] });
       const model = openModelShowingProgress(out, file, { ...weightOptions(file, { weights: opts.weights as string | undefined, randomWeights: !!opts.randomWeights }), warn: (m) => out.warn(m) });
+      const problemsBefore = checkModel(model);
       const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn, foldMaxElements });
       validateGraph(model.graph);
+      // Never write a model the passes made invalid for its opset or IR version (onnx checker rules).
+      assertValidModel(model, output, problemsBefore);
       writeFileAtomic(output, () => serializeOnnxChunks(model), { force: !!opts.force, inputs: [file] });
       if (out.json) {
         out.result({ input: file, output, passes: reports });

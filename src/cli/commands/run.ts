@@ -1,14 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
-import { BncError, DataType, ValueInfo, dtypeName, withFile } from '../../ir/index.js';
+import { OUTPUTS_HELP, RANDOM_WEIGHTS_HELP, openModelShowingProgress, outputsOption, weightOptions } from '../openModel.js';
+
+const collectOutputs = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+import { BncError, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
-import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName, npyToTensor, readNpy } from '../../io/npy.js';
-import { RunResult, checkInput, checkSupported, modelInputs } from '../../runtime/engine.js';
-import { generateInputs } from '../../runtime/inputs.js';
-import { checkGeneratedInputSizes, runModelOf } from '../../verify/limits.js';
+import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName } from '../../io/npy.js';
+import { RunResult, checkSupported, modelInputs } from '../../runtime/engine.js';
 import { RtTensor } from '../../runtime/kernel.js';
+import { InputTensorReport } from '../../verify/report.js';
+import { prepareInputs, runWithShapeHint } from '../../verify/verify.js';
+import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
 import { progressReporter } from '../progress.js';
@@ -17,7 +20,8 @@ import { progressReporter } from '../progress.js';
  * The --json object of `bnc run`:
  *   model        the model file
  *   seed         seed of the generated inputs (absent when every input came from a file)
- *   inputs       [{ name, dtype, shape, source: 'file' | 'generated', file? }]
+ *   inputs       [{ name, dtype, shape, source: 'file' | 'image' | 'generated' | 'range', file?, range?,
+ *                  preprocessing?, symbolicDims? }]  (InputTensorReport in src/verify/report.ts)
  *   outputs      [{ name, dtype, shape, min, max, mean, nonFinite, file? }]  (file: with --save-outputs)
  *   nodes        number of nodes run
  *   milliseconds wall time of the inference alone
@@ -25,7 +29,7 @@ import { progressReporter } from '../progress.js';
 export interface RunCommandResult {
   model: string;
   seed?: number;
-  inputs: { name: string; dtype: string; shape: number[]; source: 'file' | 'generated'; file?: string }[];
+  inputs: InputTensorReport[];
   outputs: OutputSummary[];
   nodes: number;
   milliseconds: number;
@@ -41,38 +45,6 @@ export interface OutputSummary {
   /** Count of NaN and infinite values (left out of min, max and mean). */
   nonFinite: number;
   file?: string;
-}
-
-/** Parse repeated `--input name=file.npy` values. */
-function parseInputSpecs(specs: string[]): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const spec of specs) {
-    const eq = spec.indexOf('=');
-    if (eq <= 0 || eq === spec.length - 1) {
-      throw new BncError(`--input '${spec}': expected name=file.npy`, { code: 'USAGE' });
-    }
-    const name = spec.slice(0, eq);
-    if (files.has(name)) throw new BncError(`--input ${name} is given twice`, { code: 'USAGE' });
-    files.set(name, spec.slice(eq + 1));
-  }
-  return files;
-}
-
-/** An .npy file as the value of a model input, with its type and shape checked against the declaration. */
-function npyInput(file: string, vi: ValueInfo): RtTensor {
-  const array = readNpy(file);
-  const tensor: RtTensor = npyToTensor(array, vi.type?.tensor?.elemType);
-  const dtype = tensor.dtype;
-  try {
-    checkInput(vi, tensor);
-  } catch (e) {
-    if (e instanceof BncError) {
-      e.message = `${file}: ${e.message}${dtype === DataType.DOUBLE ? ' (save the array with .astype(np.float32))' : ''}`;
-      e.file ??= file;
-    }
-    throw e;
-  }
-  return tensor;
 }
 
 /** Output data with its .npy type (float16 outputs are held, and saved, as float32). */
@@ -114,46 +86,54 @@ function formatNumber(v: number | null): string {
   return v.toExponential(4);
 }
 
+interface RunCliOptions extends InputFlagOptions {
+  outputs?: string[];
+  seed: string;
+  saveOutputs?: string;
+  weights?: string;
+  randomWeights?: boolean;
+  force?: boolean;
+  json?: boolean;
+  threads?: string;
+}
+
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description('run a model in bnc\'s pure-TypeScript runtime and show (or save) its outputs')
-    .argument('<model>', 'model file (.onnx, or Caffe .prototxt with its .caffemodel)')
-    .option('--input <name=file.npy>', 'feed an input from a .npy file (repeat for several inputs)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--seed <n>', 'seed for generated inputs: floats N(0,1), integers 0..9, bools 0/1; symbolic dims taken as 1', '0')
+    .argument('<model>', 'model file (.onnx, or Caffe .prototxt with its .caffemodel)');
+  addInputOptions(cmd)
+    .option('--seed <n>', 'seed for generated inputs: floats N(0,1), integers 0..9, bools 0/1; symbolic dims 1 unless --input-shape', '0')
     .option('--save-outputs <dir>', 'write each output to <dir>/<output name>.npy (the folder is created if needed)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--random-weights', RANDOM_WEIGHTS_HELP)
+    .option('--outputs <blobs>', OUTPUTS_HELP, collectOutputs)
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
     .option('--threads <n>', THREADS_HELP)
     .action(
-      (file: string, opts: { input: string[]; seed: string; saveOutputs?: string; weights?: string; randomWeights?: boolean; force?: boolean; json?: boolean; threads?: string }, cmd: Command) => withFile(file, () => {
+      (file: string, opts: RunCliOptions, cmd: Command) => withFile(file, () => {
         const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
         const seed = Number(opts.seed);
         if (!Number.isSafeInteger(seed) || seed < 0) throw new BncError(`--seed ${opts.seed}: expected a non-negative integer`, { code: 'USAGE' });
-        const inputFiles = parseInputSpecs(opts.input);
+        const flags = parseInputFlags(opts);
+        const inputFiles = flags.files;
         const threads = parseThreads(opts.threads);
         // On worker threads, weights read into shared memory reach them without a copy.
-        const model = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m), sharedMemory: threads > 1 });
+        const model = openModelShowingProgress(out, file, {
+          ...weightOptions(file, opts),
+          warn: (m) => out.warn(m),
+          sharedMemory: threads > 1,
+          inputShapes: inputShapesOption(flags),
+          outputs: outputsOption(opts.outputs, [file]),
+        });
         checkSupported(model);
 
         const declared = modelInputs(model);
-        for (const name of inputFiles.keys()) {
-          if (!declared.some((v) => v.name === name)) {
-            throw new BncError(`--input ${name}=...: the model has no input '${name}' (inputs: ${declared.map((v) => v.name).join(', ') || 'none'})`, {
-              code: 'INPUT_MISMATCH',
-            });
-          }
-        }
-        const feeds = new Map<string, RtTensor>();
-        for (const vi of declared) {
-          const f = inputFiles.get(vi.name);
-          if (f) feeds.set(vi.name, npyInput(f, vi));
-        }
-        const toGenerate = declared.filter((v) => !feeds.has(v.name));
-        checkGeneratedInputSizes(toGenerate, file);
-        for (const [name, t] of generateInputs(toGenerate, seed)) feeds.set(name, t);
+        // The same input preparation as verify (one sample): files, images, generated with shapes/ranges.
+        const prepared = prepareInputs(declared, { fileA: file, ...resolveInputs(flags, model), seed, samples: 1 });
+        const feeds = prepared.samples[0]!;
+        const generated = declared.filter((vi) => ['generated', 'range'].includes(prepared.tensors.find((t) => t.name === vi.name)!.source));
 
         // Check every output path before running, so a bad folder fails fast.
         const saveDir = opts.saveOutputs;
@@ -175,7 +155,7 @@ export function registerRun(program: Command): void {
         const progress = progressReporter('run', out);
         let result: RunResult;
         try {
-          result = runModelOf(file, model, feeds, { onProgress: progress.onProgress, threads });
+          result = runWithShapeHint(file, model, feeds, generated, new Set(flags.shapes.keys()), { onProgress: progress.onProgress, threads });
         } finally {
           progress.finish();
         }
@@ -194,12 +174,8 @@ export function registerRun(program: Command): void {
         }
         const report: RunCommandResult = {
           model: file,
-          ...(toGenerate.length ? { seed } : {}),
-          inputs: declared.map((vi) => {
-            const t = feeds.get(vi.name)!;
-            const f = inputFiles.get(vi.name);
-            return { name: vi.name, dtype: dtypeName(t.dtype), shape: [...t.dims], source: f ? 'file' : 'generated', ...(f ? { file: f } : {}) };
-          }),
+          ...(generated.length ? { seed } : {}),
+          inputs: prepared.tensors,
           outputs: summaries,
           nodes: model.graph.nodes.length,
           milliseconds: Math.round(milliseconds * 10) / 10,
@@ -212,7 +188,19 @@ export function registerRun(program: Command): void {
         out.line(`${c.bold(file)}: ran ${report.nodes} nodes in ${report.milliseconds.toFixed(1)} ms`);
         out.line(c.bold('Inputs'));
         out.line(
-          table(report.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`, i.source === 'file' ? i.file! : `generated (seed ${seed})`])),
+          table(
+            report.inputs.map((i) => [
+              i.name,
+              i.dtype,
+              `[${i.shape.join(', ')}]`,
+              i.source === 'file'
+                ? i.file!
+                : i.source === 'image'
+                  ? `${i.file}: ${i.preprocessing}`
+                  : `${i.source === 'range' ? `uniform [${i.range![0]}, ${i.range![1]})` : 'generated'} (seed ${seed})` +
+                    (i.symbolicDims?.length ? `; ${i.symbolicDims.map((d) => `${d.name === '?' ? `dim ${d.dim}` : d.name}=${d.size}`).join(', ')}` : ''),
+            ]),
+          ),
         );
         out.line(c.bold('Outputs'));
         out.line(

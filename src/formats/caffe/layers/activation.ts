@@ -151,19 +151,14 @@ const swish: LayerMapping = {
   },
 };
 
-// Threshold (BVLC threshold_layer.cpp): y = x > threshold ? 1 : 0. Written with ops every runtime has:
-// x − t is positive exactly when x > t (IEEE subtraction of distinct floats is never 0), Relu keeps the
-// positive part and the casts to bool and back give 1 for non-zero, 0 for zero.
+// Threshold (BVLC threshold_layer.cpp): y = x > threshold ? 1 : 0, a strict comparison that is false for
+// NaN: Greater, then Cast to float.
 const threshold: LayerMapping = {
   map(c) {
     const t = param(c, 'threshold_param').num('threshold');
     const name = c.layer.name;
-    const diff = c.b.unique(`${name}/sub`);
-    c.b.node('Sub', `${name}/sub`, [c.inputs[0]!, scalar(c, 'threshold', t)], [diff]);
-    const pos = c.b.unique(`${name}/relu`);
-    c.b.node('Relu', `${name}/relu`, [diff], [pos]);
-    const flag = c.b.unique(`${name}/bool`);
-    c.b.node('Cast', `${name}/bool`, [pos], [flag], [intAttr('to', DataType.BOOL)]);
+    const flag = c.b.unique(`${name}/greater`);
+    c.b.node('Greater', `${name}/greater`, [c.inputs[0]!, scalar(c, 'threshold', t)], [flag]);
     c.b.node('Cast', name, [flag], [c.outputs[0]!], [intAttr('to', DataType.FLOAT)]);
     return [c.shapes[0]!];
   },
