@@ -126,10 +126,10 @@ function baseArgsFor(command, file, out, caffe) {
 export const VERDICTS = ['ok', 'clean', 'internal', 'crash', 'hang'];
 
 /**
- * Judge one run: `ok` (exit 0), `clean` (exit 1 or 2 with exactly one `bnc: error:` line that names the
- * model file), `internal` (an `internal error` or `out of memory` report), `crash` (anything else: another
- * exit code, a signal, a stack trace, stray or several error lines, a message that does not name the
- * file), `hang` (no result within the time bound).
+ * Judge one run: `ok` (exit 0), `clean` (exit 1: verification failed; exit 2 with exactly one
+ * `bnc: error:` line that names the model file), `internal` (an `internal error` or `out of memory`
+ * report), `crash` (anything else: another exit code, a signal, a stack trace, stray or several error
+ * lines, a message that does not name the file), `hang` (no result within the time bound).
  * @param outcome `{ code, signal?, timedOut?, stderr }`
  */
 export function judgeRun(outcome, file) {
@@ -139,6 +139,10 @@ export function judgeRun(outcome, file) {
   if (/internal error|out of memory/.test(outcome.stderr ?? '')) return { verdict: 'internal', message };
   if (outcome.stdout !== undefined) return judgeJsonRun(outcome, file, message);
   if (outcome.code === 0 && !outcome.signal) return { verdict: 'ok', message: '' };
+  // Exit 1 is a verification result (outputs differ), reported on stdout: not an error line.
+  if (outcome.code === 1 && !outcome.signal && !/^\s+at .+[(:]\d+/m.test(outcome.stderr ?? '')) {
+    return { verdict: 'clean', message: message || 'verification failed (exit 1)' };
+  }
   const problems = [];
   if (outcome.signal) problems.push(`killed by ${outcome.signal}`);
   if (outcome.code !== 1 && outcome.code !== 2) problems.push(`exit code ${outcome.code}`);

@@ -43,10 +43,11 @@ function failures(results: Result[]): string {
 
 describe('sweep: judging a run', () => {
   const file = '/m/model.onnx';
-  it('exit 0 is ok; exit 1 or 2 with one error line naming the file is a clean error', () => {
+  it('exit 0 is ok; exit 1 (verification failed) and exit 2 with one error line naming the file are clean', () => {
     expect(judgeRun({ code: 0, stderr: '' }, file).verdict).toBe('ok');
     expect(judgeRun({ code: 2, stderr: `bnc: error: ${file}: node "a" (Foo): unsupported op\n` }, file).verdict).toBe('clean');
     expect(judgeRun({ code: 1, stderr: 'warning: x\nbnc: error: model.onnx: outputs differ\n' }, file).verdict).toBe('clean');
+    expect(judgeRun({ code: 1, stderr: "warning: output 'y' is constant\n" }, file).verdict).toBe('clean');
   });
   it('internal errors, stack traces, messages without the file, other exit codes and timeouts are failures', () => {
     expect(judgeRun({ code: 2, stderr: 'bnc: internal error: x is undefined (run with --debug for details)\n' }, file).verdict).toBe('internal');
