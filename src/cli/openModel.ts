@@ -14,6 +14,23 @@ export function openModelShowingProgress(out: Output, file: string, options: Ope
   }
 }
 
+export const RANDOM_WEIGHTS_HELP = 'Caffe: generate seeded random weights (seed 0) instead of reading a caffemodel';
+
+/**
+ * The weight options of a command that opens a model: `--weights <file>` or `--random-weights` (Caffe
+ * nets only, as in `convert`), so a prototxt without its caffemodel can still be inspected, optimized or
+ * run, as the reader's "no weights given" message advises.
+ * @throws BncError USAGE when both are given, or --random-weights is given for a model that is not Caffe.
+ */
+export function weightOptions(file: string, opts: { weights?: string; randomWeights?: boolean }): Pick<OpenOptions, 'weights' | 'randomWeights'> {
+  if (!opts.randomWeights) return { weights: opts.weights };
+  if (opts.weights) throw new BncError(`--random-weights and --weights ${opts.weights} were both given; choose one`, { code: 'USAGE' });
+  if (path.extname(file).toLowerCase() !== '.prototxt') {
+    throw new BncError(`${file}: --random-weights applies to Caffe nets (.prototxt) only; an ONNX model carries its weights`, { file, code: 'USAGE' });
+  }
+  return { randomWeights: true };
+}
+
 export const OUTPUTS_HELP = 'Caffe: build the net only up to these blobs (comma-separated), which become the outputs: cuts off e.g. a Python layer after them';
 
 /**

@@ -108,11 +108,62 @@ export function runtimeTypeOf(declared: DataType): DataType {
   return declared === DataType.FLOAT16 || declared === DataType.BFLOAT16 ? DataType.FLOAT : declared;
 }
 
+// TypeProto's value fields (onnx.proto): which kind of non-tensor value an input declares.
+const TYPE_PROTO_KINDS: Record<number, string> = { 4: 'a sequence', 5: 'a map', 8: 'a sparse tensor', 9: 'an optional' };
+
+/**
+ * The kind of value a non-tensor TypeProto declares ('a sequence', 'a map', 'an optional', 'a sparse
+ * tensor'), read from its encoded bytes (bnc keeps them opaque); undefined for a tensor or no type.
+ */
+export function nonTensorKind(vi: ValueInfo): string | undefined {
+  const bytes = vi.type?.opaque;
+  if (vi.type?.tensor || !bytes) return undefined;
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; pos < bytes.length && shift < 35; shift += 7) {
+      const b = bytes[pos++]!;
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    return -1;
+  };
+  while (pos < bytes.length) {
+    const key = varint();
+    if (key < 0) break;
+    const kind = TYPE_PROTO_KINDS[Math.floor(key / 8)];
+    if (kind) return kind;
+    const wire = key & 7;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const length = varint(); // read before pos is: `pos += varint()` would add to the old pos
+      pos += Math.max(0, length);
+    }
+    else break;
+  }
+  return 'a non-tensor value';
+}
+
+/**
+ * Refuse an input that is not a tensor (sequence, map, optional, sparse tensor): bnc's runtime holds
+ * tensors only, so neither a .npy file nor a generated tensor can stand for it.
+ * @throws BncError UNSUPPORTED_TYPE naming the input and its kind.
+ */
+export function checkTensorInput(vi: ValueInfo): void {
+  const kind = nonTensorKind(vi);
+  if (kind) {
+    throw new BncError(`input '${vi.name}' is ${kind}, not a tensor, which bnc's runtime cannot hold (it runs models whose inputs are tensors)`, {
+      code: 'UNSUPPORTED_TYPE',
+    });
+  }
+}
+
 /**
  * Check a fed input against its declaration: element type, rank, and every fixed dimension (symbolic and
  * unknown dimensions accept any size). Errors name the input and both shapes.
  */
 export function checkInput(vi: ValueInfo, t: RtTensor): void {
+  checkTensorInput(vi);
   const declared = vi.type?.tensor;
   if (!declared) return;
   const want = runtimeTypeOf(declared.elemType);

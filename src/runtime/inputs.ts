@@ -1,6 +1,6 @@
 import { BncError, DataType, ValueInfo, dtypeName } from '../ir/index.js';
 import { RtTensor } from './kernel.js';
-import { runtimeTypeOf } from './engine.js';
+import { checkTensorInput, runtimeTypeOf } from './engine.js';
 import { fillNormal, mulberry32 } from '../util/seededRandom.js';
 
 /**
@@ -46,6 +46,7 @@ export interface OpenDim {
  * Throws a USAGE error naming the input and the dim otherwise.
  */
 export function concreteDims(vi: ValueInfo, override?: readonly number[]): number[] {
+  checkTensorInput(vi);
   const shape = vi.type?.tensor?.shape;
   if (!shape) {
     if (override) return [...override];

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { BncError, Model, allScopes, assertValidModel, checkModel, cloneModel, tensorByteSize, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
@@ -85,6 +85,7 @@ interface FoldBnOptions extends InputFlagOptions {
   keepBn?: boolean;
   foldMaxElements?: string;
   weights?: string;
+  randomWeights?: boolean;
   verify?: boolean;
   seed: string;
   samples: string;
@@ -110,6 +111,7 @@ export function registerFoldBn(program: Command): void {
     .option('--keep-bn', 'leave BatchNorms that cannot fold as BatchNormalization (default: rewrite them as Mul + Add)')
     .option('--fold-max-elements <n>', 'fold-constants: largest tensor (elements) a constant fold may produce', String(DEFAULT_FOLD_MAX_ELEMENTS))
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
     .option('--samples <k>', 'number of --verify input samples', '1');
@@ -128,7 +130,7 @@ export function registerFoldBn(program: Command): void {
       if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
         throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
       }
-      const original = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m), inputShapes: inputShapesOption(flags) });
+      const original = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m), inputShapes: inputShapesOption(flags) });
       if (!opts.verify && flags.shapes.size && !file.toLowerCase().endsWith('.prototxt')) {
         out.warn('--input-shape sets the shape of --verify inputs (and of Caffe nets); without --verify it changes nothing in an ONNX model');
       }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { withFile } from '../../ir/index.js';
 import { summarizeModel, ValueSummary } from '../../inspect/summary.js';
 import { Output, formatBytes, table } from '../output.js';
@@ -10,10 +10,11 @@ export function registerInspect(program: Command): void {
     .description('show inputs, outputs, opsets, op histogram, parameters and BatchNorm foldability of a model')
     .argument('<model>', 'model file (.onnx, or .prototxt with its .caffemodel beside it)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--json', 'print one JSON object')
-    .action((file: string, opts: { weights?: string; json?: boolean }, cmd: Command) => withFile(file, () => {
+    .action((file: string, opts: { weights?: string; randomWeights?: boolean; json?: boolean }, cmd: Command) => withFile(file, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: opts.json });
-      const model = openModelShowingProgress(out, file, { weights: opts.weights, warn: (m) => out.warn(m) });
+      const model = openModelShowingProgress(out, file, { ...weightOptions(file, opts), warn: (m) => out.warn(m) });
       const s = summarizeModel(model);
       if (out.json) {
         out.result({ file, ...s });

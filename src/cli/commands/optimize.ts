@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openModelShowingProgress } from '../openModel.js';
+import { RANDOM_WEIGHTS_HELP, openModelShowingProgress, weightOptions } from '../openModel.js';
 import { serializeOnnxChunks } from '../../formats/onnx/index.js';
 import { assertValidModel, checkModel, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
@@ -18,6 +18,7 @@ export function registerOptimize(program: Command): void {
     .option('--keep-bn', 'bn-to-affine: leave unfoldable BatchNormalization nodes as they are')
     .option('--fold-max-elements <n>', 'fold-constants: largest tensor (elements) a constant fold may produce', String(DEFAULT_FOLD_MAX_ELEMENTS))
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object')
     .action((file: string, opts: Record<string, string | boolean | undefined>, cmd: Command) => withFile(file, () => {
@@ -26,7 +27,7 @@ export function registerOptimize(program: Command): void {
       const passes = parsePassList(String(opts.passes));
       const foldMaxElements = wholeNumber(String(opts.foldMaxElements), '--fold-max-elements', 0);
       checkOutputPath(output, { force: !!opts.force, inputs: [file] });
-      const model = openModelShowingProgress(out, file, { weights: opts.weights as string | undefined, warn: (m) => out.warn(m) });
+      const model = openModelShowingProgress(out, file, { ...weightOptions(file, { weights: opts.weights as string | undefined, randomWeights: !!opts.randomWeights }), warn: (m) => out.warn(m) });
       const problemsBefore = checkModel(model);
       const reports = runPasses(model, passes, { allowWeightCopy: !!opts.allowWeightCopy, keepBn: !!opts.keepBn, foldMaxElements });
       validateGraph(model.graph);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { OUTPUTS_HELP, openModelShowingProgress, outputsOption } from '../openModel.js';
+import { OUTPUTS_HELP, RANDOM_WEIGHTS_HELP, openModelShowingProgress, outputsOption, weightOptions } from '../openModel.js';
 
 const collectOutputs = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 import { BncError, dtypeName, withFile } from '../../ir/index.js';
@@ -91,6 +91,7 @@ interface RunCliOptions extends InputFlagOptions {
   seed: string;
   saveOutputs?: string;
   weights?: string;
+  randomWeights?: boolean;
   force?: boolean;
   json?: boolean;
   threads?: string;
@@ -105,6 +106,7 @@ export function registerRun(program: Command): void {
     .option('--seed <n>', 'seed for generated inputs: floats N(0,1), integers 0..9, bools 0/1; symbolic dims 1 unless --input-shape', '0')
     .option('--save-outputs <dir>', 'write each output to <dir>/<output name>.npy (the folder is created if needed)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
+    .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--outputs <blobs>', OUTPUTS_HELP, collectOutputs)
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
@@ -119,7 +121,7 @@ export function registerRun(program: Command): void {
         const threads = parseThreads(opts.threads);
         // On worker threads, weights read into shared memory reach them without a copy.
         const model = openModelShowingProgress(out, file, {
-          weights: opts.weights,
+          ...weightOptions(file, opts),
           warn: (m) => out.warn(m),
           sharedMemory: threads > 1,
           inputShapes: inputShapesOption(flags),
