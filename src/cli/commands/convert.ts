@@ -46,6 +46,7 @@ export interface ConvertResult {
 }
 
 interface ConvertCliOptions extends InputFlagOptions {
+  allowNonfinite?: boolean;
   output: string;
   opset?: string;
   batch?: string;
@@ -84,7 +85,8 @@ export function registerConvert(program: Command): void {
     .option('--outputs <blobs>', OUTPUTS_HELP, collect)
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
-    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)");
+    .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
+    .option('--allow-nonfinite', 'with --verify: let NaN/inf appear where both models have them');
   addInputOptions(caffeToOnnx, "with --verify; --input-shape also sets the net's input shape")
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
@@ -147,6 +149,7 @@ export function registerConvert(program: Command): void {
         const progress = progressReporter('verify', out);
         try {
           verify = verifyModels(caffeModel, written, {
+            allowNonFinite: !!opts.allowNonfinite,
             fileA: prototxt,
             fileB: opts.output,
             ...resolveInputs(flags, caffeModel),

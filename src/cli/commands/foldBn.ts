@@ -80,6 +80,7 @@ export function foldBatchNorms(
 }
 
 interface FoldBnOptions extends InputFlagOptions {
+  allowNonfinite?: boolean;
   output: string;
   allowWeightCopy?: boolean;
   keepBn?: boolean;
@@ -113,6 +114,7 @@ export function registerFoldBn(program: Command): void {
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
+    .option('--allow-nonfinite', 'with --verify: let NaN/inf appear where both models have them')
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
     .option('--samples <k>', 'number of --verify input samples', '1');
   addInputOptions(cmd, 'with --verify; --input-shape also fixes a Caffe net\'s input shape')
@@ -152,6 +154,7 @@ export function registerFoldBn(program: Command): void {
         const progress = progressReporter('verify', out);
         try {
           verify = verifyModels(reference, parseOnnx(bytes!, {}, opts.output), {
+            allowNonFinite: !!opts.allowNonfinite,
             fileA: file,
             fileB: opts.output,
             ...resolveInputs(flags, reference),

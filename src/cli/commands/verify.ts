@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { OUTPUTS_HELP, openModelShowingProgress, outputsOption } from '../openModel.js';
-import { BncError } from '../../ir/index.js';
+import { BncError, withFile } from '../../ir/index.js';
 import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
 import { parseNameMap, verifyModels } from '../../verify/verify.js';
@@ -288,7 +288,8 @@ export function registerVerify(program: Command): void {
     .option('-f, --force', 'let --save-inputs, --save-outputs and --report replace existing files')
     .option('--json', 'print one JSON object (VerifyReport, schema bnc.verify/2, in src/verify/report.ts)')
     .option('--threads <n>', THREADS_HELP)
-    .action((fileA: string, fileB: string | undefined, opts: VerifyCliOptions, cmd: Command) => {
+    // Errors that name no file (an input bnc cannot generate, ...) are about model A, whose inputs lead.
+    .action((fileA: string, fileB: string | undefined, opts: VerifyCliOptions, cmd: Command) => withFile(fileA, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
       const tolerance = parseToleranceOptions(opts.rtol ?? [], opts.atol ?? []);
       const seed = wholeNumber(opts.seed, '--seed', -Infinity);
@@ -355,5 +356,5 @@ export function registerVerify(program: Command): void {
       if (out.json) out.result(report);
       else printVerifyReport(out, report);
       process.exitCode = report.exitCode;
-    });
+    }));
 }
