@@ -5,12 +5,12 @@ import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onn
 import { BncError, assertValidModel, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
-import { parseToleranceOptions } from '../../verify/compare.js';
 import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
 import { OUTPUTS_HELP, outputsOption } from '../openModel.js';
+import { VerifyGateOptions, addVerifyGateOptions, parseVerifyGate } from '../verifyGate.js';
 import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
@@ -45,8 +45,7 @@ export interface ConvertResult {
   verify: VerifyReport | null;
 }
 
-interface ConvertCliOptions extends InputFlagOptions {
-  allowNonfinite?: boolean;
+interface ConvertCliOptions extends InputFlagOptions, VerifyGateOptions {
   output: string;
   opset?: string;
   batch?: string;
@@ -86,8 +85,9 @@ export function registerConvert(program: Command): void {
     .option('--random-weights', 'generate seeded random weights instead of reading a caffemodel')
     .option('--seed <n>', 'seed for --random-weights (and --verify inputs)', '0')
     .option('--verify', "run the Caffe net and the written ONNX in bnc's runtime on the same seeded input and compare (exit 1 if different)")
-    .option('--allow-nonfinite', 'with --verify: let NaN/inf appear where both models have them');
-  addInputOptions(caffeToOnnx, "with --verify; --input-shape also sets the net's input shape")
+;
+
+  addVerifyGateOptions(addInputOptions(caffeToOnnx, "with --verify; --input-shape also sets the net's input shape"), ' (with --verify)')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see ConvertResult in src/cli/commands/convert.ts)')
     .exitOverride()
@@ -103,6 +103,7 @@ export function registerConvert(program: Command): void {
       const caffemodel = opts.randomWeights ? undefined : (caffemodelArg ?? siblingCaffemodel(prototxt));
       const io = { force: !!opts.force, inputs: [prototxt, ...(caffemodel ? [caffemodel] : [])] };
       const flags = parseInputFlags(opts);
+      const gate = parseVerifyGate(opts);
       if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
         throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
       }
@@ -149,12 +150,13 @@ export function registerConvert(program: Command): void {
         const progress = progressReporter('verify', out);
         try {
           verify = verifyModels(caffeModel, written, {
-            allowNonFinite: !!opts.allowNonfinite,
+            allowNonFinite: gate.allowNonFinite,
+            errorStat: gate.errorStat,
             fileA: prototxt,
             fileB: opts.output,
             ...resolveInputs(flags, caffeModel),
             seed,
-            tolerance: parseToleranceOptions([], []),
+            tolerance: gate.tolerance,
             onProgress: progress.onProgress,
           });
         } finally {

@@ -5,12 +5,12 @@ import { BncError, Model, allScopes, assertValidModel, checkModel, cloneModel, t
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { DEFAULT_FOLD_MAX_ELEMENTS, FOLD_BN_PIPELINE, PassReport, runPasses } from '../../passes/index.js';
 import { isBatchNorm } from '../../passes/bnFoldability.js';
-import { parseToleranceOptions } from '../../verify/compare.js';
 import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
 import { Output, formatBytes } from '../output.js';
 import { printVerifyReport } from './verify.js';
 import { progressReporter } from '../progress.js';
+import { VerifyGateOptions, addVerifyGateOptions, parseVerifyGate } from '../verifyGate.js';
 import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /**
@@ -79,8 +79,7 @@ export function foldBatchNorms(
   };
 }
 
-interface FoldBnOptions extends InputFlagOptions {
-  allowNonfinite?: boolean;
+interface FoldBnOptions extends InputFlagOptions, VerifyGateOptions {
   output: string;
   allowWeightCopy?: boolean;
   keepBn?: boolean;
@@ -114,10 +113,9 @@ export function registerFoldBn(program: Command): void {
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--random-weights', RANDOM_WEIGHTS_HELP)
     .option('--verify', "run the original and the folded model in bnc's runtime on the same seeded inputs; exit 1 and write nothing if they differ")
-    .option('--allow-nonfinite', 'with --verify: let NaN/inf appear where both models have them')
     .option('--seed <n>', 'seed of the --verify inputs (sample k uses seed+k)', '0')
     .option('--samples <k>', 'number of --verify input samples', '1');
-  addInputOptions(cmd, 'with --verify; --input-shape also fixes a Caffe net\'s input shape')
+  addVerifyGateOptions(addInputOptions(cmd, 'with --verify; --input-shape also fixes a Caffe net\'s input shape'), ' (with --verify)')
     .option('-f, --force', 'replace an existing output file')
     .option('--json', 'print one JSON object (see FoldBnResult in src/cli/commands/foldBn.ts)')
     .action((file: string, opts: FoldBnOptions, cmd: Command) => withFile(file, () => {
@@ -128,6 +126,7 @@ export function registerFoldBn(program: Command): void {
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const foldMaxElements = wholeNumber(opts.foldMaxElements ?? String(DEFAULT_FOLD_MAX_ELEMENTS), '--fold-max-elements', 0);
       const flags = parseInputFlags(opts);
+      const gate = parseVerifyGate(opts);
       // --input-shape fixes a Caffe net's input shape when it is read; the other flags feed --verify only.
       if (!opts.verify && (flags.files.size || flags.ranges.size || flags.images.size)) {
         throw new BncError('--input, --input-range and --image choose the inputs of --verify; add --verify', { code: 'USAGE' });
@@ -154,13 +153,14 @@ export function registerFoldBn(program: Command): void {
         const progress = progressReporter('verify', out);
         try {
           verify = verifyModels(reference, parseOnnx(bytes!, {}, opts.output), {
-            allowNonFinite: !!opts.allowNonfinite,
+            allowNonFinite: gate.allowNonFinite,
+            errorStat: gate.errorStat,
             fileA: file,
             fileB: opts.output,
             ...resolveInputs(flags, reference),
             seed,
             samples,
-            tolerance: parseToleranceOptions([], []),
+            tolerance: gate.tolerance,
             onProgress: progress.onProgress,
           });
         } finally {

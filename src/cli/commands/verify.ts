@@ -1,32 +1,27 @@
 import { Command } from 'commander';
 import { OUTPUTS_HELP, openModelShowingProgress, outputsOption } from '../openModel.js';
 import { BncError, withFile } from '../../ir/index.js';
-import { parseToleranceOptions } from '../../verify/compare.js';
 import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../verify/report.js';
 import { parseNameMap, verifyModels } from '../../verify/verify.js';
-import { parseErrorStat } from '../../verify/statistics.js';
 import { renderHtmlReport } from '../../verify/htmlReport.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
+import { VerifyGateOptions, addVerifyGateOptions, parseVerifyGate } from '../verifyGate.js';
 import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
 import { setDefaultThreads } from '../../runtime/engine.js';
 import { progressReporter } from '../progress.js';
 
-interface VerifyCliOptions extends InputFlagOptions {
+interface VerifyCliOptions extends InputFlagOptions, VerifyGateOptions {
   outputs?: string[];
   inputMap?: string[];
   outputMap?: string[];
   loadOutputs?: string;
   saveOutputs?: string;
-  checkErrorStat: string;
   topK?: string;
-  allowNonfinite?: boolean;
   report?: string;
   seed: string;
   samples: string;
-  rtol?: string[];
-  atol?: string[];
   saveInputs?: string;
   loadInputs?: string;
   allTensors?: boolean;
@@ -107,13 +102,6 @@ function nonFiniteText(c: { nan: number; posInf: number; negInf: number }): stri
   const parts = [c.nan && `${c.nan} NaN`, c.posInf && `${c.posInf} +inf`, c.negInf && `${c.negInf} -inf`].filter(Boolean);
   return parts.length ? parts.join(', ') : 'none';
 }
-
-const FAILURE_TEXT: Record<string, string> = {
-  tolerance: 'beyond tolerance',
-  'nan-mismatch': 'NaN in one model only',
-  'non-finite': 'NaN/inf values (pass --allow-nonfinite if expected)',
-  'top-k': 'top-K classes differ',
-};
 
 /** The verify table, per-output statistics and verdict, as `bnc verify` prints it (also used by fold-bn --verify). */
 export function printVerifyReport(out: Output, r: VerifyReport): void {
@@ -266,18 +254,14 @@ export function registerVerify(program: Command): void {
     )
     .argument('<modelA>', 'first model (.onnx, or Caffe .prototxt)')
     .argument('[modelB]', 'second model; it is the reference b in the rule |a-b| <= atol*max|b| + rtol*|b| (omit with --load-outputs)');
-  addInputOptions(cmd)
+  addVerifyGateOptions(addInputOptions(cmd))
     .option('--input-map <a=b>', "which input of B takes A's input a (repeatable; one input each pairs by position)", collect)
     .option('--output-map <a=b>', "compare A's output a with B's output b, or with file b.npy of --load-outputs (repeatable)", collect)
     .option('--load-outputs <dir>', 'compare model A with expected outputs: <dir>/<output>.npy (bnc run --save-outputs writes these)')
     .option('--save-outputs <dir>', "write each model's outputs as .npy to <dir>/a and <dir>/b")
     .option('--seed <n>', 'seed of the generated inputs (sample k uses seed+k)', '0')
     .option('--samples <k>', 'number of input samples to run', '1')
-    .option('--rtol <[name:]r>', 'relative tolerance (default 1e-4); name:r for one output (repeatable)', collect)
-    .option('--atol <[name:]a>', 'absolute tolerance as a fraction of max|b| (default 1e-5); name:a for one output (repeatable)', collect)
-    .option('--check-error-stat <stat>', 'what must be <= 1 of |a-b|/allowance: max (every element), mean, median or p<q> such as p99', 'max')
     .option('--top-k <k>', 'also require the same top-k classes in every row of class-score outputs')
-    .option('--allow-nonfinite', 'let NaN/inf appear where both models have them (NaN in one model only still fails)')
     .option('--save-inputs <dir>', 'write the inputs used as .npy files plus inputs.json')
     .option('--load-inputs <dir>', 'replay inputs written by --save-inputs')
     .option('--all-tensors', 'also compare every intermediate tensor both models compute, and name the first that diverges')
@@ -291,12 +275,10 @@ export function registerVerify(program: Command): void {
     // Errors that name no file (an input bnc cannot generate, ...) are about model A, whose inputs lead.
     .action((fileA: string, fileB: string | undefined, opts: VerifyCliOptions, cmd: Command) => withFile(fileA, () => {
       const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
-      const tolerance = parseToleranceOptions(opts.rtol ?? [], opts.atol ?? []);
+      const { tolerance, errorStat, allowNonFinite } = parseVerifyGate(opts);
       const seed = wholeNumber(opts.seed, '--seed', -Infinity);
       const samples = wholeNumber(opts.samples, '--samples', 1);
       const flags = parseInputFlags(opts);
-      const errorStat = parseErrorStat(opts.checkErrorStat);
-      if (!errorStat) throw new BncError(`--check-error-stat ${JSON.stringify(opts.checkErrorStat)}: expected max, mean, median or p<q> (e.g. p99)`, { code: 'USAGE' });
       const topK = opts.topK === undefined ? undefined : wholeNumber(opts.topK, '--top-k', 1);
       if (fileB === undefined && !opts.loadOutputs) {
         throw new BncError('verify needs a second model, or expected outputs with --load-outputs DIR', { code: 'USAGE' });
@@ -334,7 +316,7 @@ export function registerVerify(program: Command): void {
           tolerance,
           errorStat,
           topK,
-          allowNonFinite: !!opts.allowNonfinite,
+          allowNonFinite,
           inputMap: parseNameMap(opts.inputMap ?? [], '--input-map'),
           outputMap: parseNameMap(opts.outputMap ?? [], '--output-map'),
           saveInputsDir: opts.saveInputs,
