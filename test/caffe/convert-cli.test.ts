@@ -36,6 +36,14 @@ describe('bnc convert caffe-to-onnx', () => {
     for (let i = 0; i < 10; i++) expect(Math.abs(a.prob!.data[i]! - b.prob!.data[i]!)).toBeLessThan(1e-6);
   });
 
+  it("the written file has no initializer that nothing reads (the merged Scale's gamma and beta are gone)", () => {
+    const out = path.join(tmp, 'clean.onnx');
+    expect(bnc(['convert', 'caffe-to-onnx', PROTOTXT, '-o', out, '--force']).code).toBe(0);
+    const model = readOnnxFile(out);
+    const read = new Set(model.graph.nodes.flatMap((n) => n.inputs));
+    expect(model.graph.initializers.filter((t) => !read.has(t.name)).map((t) => t.name)).toEqual([]);
+  });
+
   it('--json prints one object; an existing output needs --force (exit 2)', () => {
     const out = path.join(tmp, 'json.onnx');
     const r = bnc(['convert', 'caffe-to-onnx', PROTOTXT, CAFFEMODEL, '-o', out, '--json', '--batch', 'dynamic']);

@@ -15,9 +15,10 @@ import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, 
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
-// Only merge-bn-scale: the file computes what Caffe computes. A BatchNorm with use_global_stats: false
-// stays in training mode (batch statistics) as Caffe runs it; bn-eval belongs to fold-bn, which deploys.
-const CONVERT_PASSES = ['merge-bn-scale'];
+// merge-bn-scale, then cleanup of what the merge leaves unread (the Scale's gamma and beta): the file
+// computes what Caffe computes. A BatchNorm with use_global_stats: false stays in training mode (batch
+// statistics) as Caffe runs it; bn-eval belongs to fold-bn, which deploys.
+const CONVERT_PASSES = ['merge-bn-scale', 'cleanup'];
 
 /**
  * The --json object of `bnc convert caffe-to-onnx`:
