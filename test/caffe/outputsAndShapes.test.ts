@@ -175,3 +175,11 @@ describe('bnc run / verify --outputs', () => {
   });
 });
 
+
+describe('a MAX pooling with a second top (SegNet\'s argmax mask)', () => {
+  it('is refused naming the layer, what the second top is, and --outputs', () => {
+    const file = write('segnet_pool', `input: "data" input_shape { dim: 1 dim: 2 dim: 8 dim: 8 }
+layer { name: "pool1" type: "Pooling" bottom: "data" top: "pool1" top: "pool1_mask" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }`);
+    expect(bncErrorOf(() => read(file)).message).toMatch(/layer 'pool1' \(Pooling\): has 2 tops: the second is MAX pooling's argmax mask .* --outputs/);
+  });
+});

@@ -67,6 +67,16 @@ layer: { name: "c" }`,
     expect(parseTextFormat('type: CONVOLUTION', caffeType('V1LayerParameter')).type).toBe(4);
   });
 
+  it('warns once per unknown field and message type, then once with the count (a fork field in every layer)', () => {
+    const warnings: string[] = [];
+    const text = Array.from({ length: 25 }, () => 'layer { name: "b" type: "BN" bn_param { bn_mode: INFERENCE } }').join('\n');
+    parseTextFormat(text, caffeType('NetParameter'), { file: 'segnet.prototxt', warn: (w) => warnings.push(w) });
+    expect(warnings).toEqual([
+      expect.stringMatching(/^segnet\.prototxt:1:\d+: unknown field 'bn_mode' in BNParameter/),
+      "segnet.prototxt: unknown field 'bn_mode' in BNParameter appears 24 more times after 1:41 (not repeated above)",
+    ]);
+  });
+
   it('keeps unknown *_param blocks of custom forks and warns with line:col', () => {
     const warnings: string[] = [];
     const m = parseTextFormat('name: "up"\ninterp_param { height: 8 width: 8 mode { a: "x" } }\ntype: "Interp"', layerType(), {

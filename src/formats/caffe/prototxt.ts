@@ -202,6 +202,7 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
   const file = options.file ?? '<text>';
   const lex = new Lexer(src, file);
   const warn = options.warn ?? (() => undefined);
+  const unknownSeen = new Map<string, { where: string; field: string; type: string; count: number }>();
 
   const expect = (text: string, what = `'${text}'`): Token => {
     const t = lex.next();
@@ -239,7 +240,14 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
       if (!field) {
         const value = parseUnknownValue();
         const hint = t.text.endsWith('_param') ? 'a parameter block of a custom Caffe fork' : 'a field of a newer or custom Caffe';
-        warn(`${file}:${t.line}:${t.col}: unknown field '${t.text}' in ${msgType.name} (${hint}); kept but not used`);
+        // One warning per field and message type (a fork's field repeats in every layer), then a count.
+        const key = `${msgType.name}.${t.text}`;
+        const seen = unknownSeen.get(key);
+        if (seen) seen.count++;
+        else {
+          unknownSeen.set(key, { where: `${t.line}:${t.col}`, field: t.text, type: msgType.name, count: 1 });
+          warn(`${file}:${t.line}:${t.col}: unknown field '${t.text}' in ${msgType.name} (${hint}); kept but not used`);
+        }
         let unknown = unknownFieldsOf(out);
         if (!unknown) {
           unknown = new Map();
@@ -435,5 +443,9 @@ export function parseTextFormat(src: string, type: protobuf.Type, options: TextP
     }
   }
 
-  return parseMessage(type, undefined, 1);
+  const message = parseMessage(type, undefined, 1);
+  for (const u of unknownSeen.values()) {
+    if (u.count > 1) warn(`${file}: unknown field '${u.field}' in ${u.type} appears ${u.count - 1} more time${u.count > 2 ? 's' : ''} after ${u.where} (not repeated above)`);
+  }
+  return message;
 }

@@ -19,6 +19,10 @@ const pooling: LayerMapping = {
     const x = c.shapes[0]!;
     const name = c.layer.name;
     if (x.length !== 4) throw layerError(c.layer, `Caffe pooling needs a 4-D input, got shape [${x}]`);
+    if (c.outputs.length > 1) {
+      // BVLC's MAX pooling may write its argmax mask as a second top; SegNet's max-unpooling reads it.
+      throw layerError(c.layer, `has ${c.outputs.length} tops: the second is MAX pooling's argmax mask (read by SegNet-style max-unpooling), which bnc does not convert; --outputs can stop the net before this layer`);
+    }
     const method = p.num('pool');
     if (method !== 0 && method !== 1) throw layerError(c.layer, 'STOCHASTIC pooling is not supported; use MAX or AVE');
     const isMax = method === 0;
