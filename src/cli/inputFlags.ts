@@ -36,7 +36,8 @@ export interface InputFlags {
 }
 
 // Repeatable options start undefined (so --help shows no '(default: [])').
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+/** Commander's accumulator for repeatable flags. */
+export const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** Register the input flags on a command. `when` says when they apply, e.g. 'with --verify'. */
 export function addInputOptions(cmd: Command, when = ''): Command {

@@ -2,12 +2,11 @@ import { Command } from 'commander';
 import { BncError } from '../ir/index.js';
 import { ToleranceSpec, parseToleranceOptions } from '../verify/compare.js';
 import { ErrorStat, parseErrorStat } from '../verify/statistics.js';
+import { collect } from './inputFlags.js';
 
 // The pass rule of a comparison (--rtol, --atol, --check-error-stat, --allow-nonfinite), shared by
 // `verify` and by the --verify of `fold-bn` and `convert`: a deep net whose fold drifts by float32
 // rounding needs the same knobs there as in `bnc verify`.
-
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 export interface VerifyGateOptions {
   rtol?: string[];

@@ -11,7 +11,7 @@ import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
 import { OUTPUTS_HELP, outputsOption } from '../openModel.js';
 import { VerifyGateOptions, addVerifyGateOptions, parseVerifyGate } from '../verifyGate.js';
-import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
+import { InputFlagOptions, addInputOptions, collect, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 
 /** Passes `convert` runs after reading, in order, when they exist: BN back to stored statistics, and the
  * Caffe BatchNorm + Scale pairs merged into one BatchNormalization. */
@@ -58,8 +58,6 @@ interface ConvertCliOptions extends InputFlagOptions, VerifyGateOptions {
   outputs?: string[];
   inputShape?: string[];
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function integerOption(text: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);

@@ -2,8 +2,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { OUTPUTS_HELP, RANDOM_WEIGHTS_HELP, openModelShowingProgress, outputsOption, weightOptions } from '../openModel.js';
-
-const collectOutputs = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 import { BncError, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName } from '../../io/npy.js';
@@ -11,7 +9,7 @@ import { RunResult, checkSupported, modelInputs } from '../../runtime/engine.js'
 import { RtTensor } from '../../runtime/kernel.js';
 import { InputTensorReport } from '../../verify/report.js';
 import { prepareInputs, runWithShapeHint } from '../../verify/verify.js';
-import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
+import { InputFlagOptions, addInputOptions, collect, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
 import { progressReporter } from '../progress.js';
@@ -107,7 +105,7 @@ export function registerRun(program: Command): void {
     .option('--save-outputs <dir>', 'write each output to <dir>/<output name>.npy (the folder is created if needed)')
     .option('--weights <file>', 'Caffe weights, when not beside the prototxt')
     .option('--random-weights', RANDOM_WEIGHTS_HELP)
-    .option('--outputs <blobs>', OUTPUTS_HELP, collectOutputs)
+    .option('--outputs <blobs>', OUTPUTS_HELP, collect)
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
     .option('--threads <n>', THREADS_HELP)

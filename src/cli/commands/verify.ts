@@ -5,7 +5,7 @@ import { ComparisonJson, JsonNumber, OutputReport, VerifyReport } from '../../ve
 import { parseNameMap, verifyModels } from '../../verify/verify.js';
 import { renderHtmlReport } from '../../verify/htmlReport.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
-import { InputFlagOptions, addInputOptions, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
+import { InputFlagOptions, addInputOptions, collect, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 import { VerifyGateOptions, addVerifyGateOptions, parseVerifyGate } from '../verifyGate.js';
 import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
@@ -33,8 +33,6 @@ interface VerifyCliOptions extends InputFlagOptions, VerifyGateOptions {
 }
 
 // Repeatable options start undefined (so --help shows no '(default: [])').
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
-
 function wholeNumber(text: string, option: string, min: number): number {
   const n = Number(text);
   if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
