@@ -51,6 +51,17 @@ function counted<T>(run: (stats: AnalysisStats) => T): { visits: number; scanned
   return { visits: stats.shapeFactVisits, scanned: queryStats.nodesScanned, result };
 }
 
+/** Largest |got − want| and largest |want|, for a relative check of two runs' outputs. */
+function largestError(got: Float32Array, want: Float32Array): { worst: number; scale: number } {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return { worst, scale };
+}
+
 describe(`analyses and passes are linear: a chain of ${UNITS} HardSwish/residual diamonds`, () => {
   it('bn-to-affine evaluates each value once: 5698 rank/type evaluations for 2400 nodes', () => {
     const m = chain();
@@ -87,12 +98,7 @@ describe(`analyses and passes are linear: a chain of ${UNITS} HardSwish/residual
     const inputs = generateInputs(original.graph.inputs, 3);
     const want = [...runModel(original, inputs).outputs.values()][0]!.data as Float32Array;
     const got = [...runModel(m, inputs).outputs.values()][0]!.data as Float32Array;
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < want.length; i++) {
-      worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-      scale = Math.max(scale, Math.abs(want[i]!));
-    }
+    const { worst, scale } = largestError(got, want);
     expect(scale).toBeGreaterThan(0.01);
     expect(scale).toBeLessThan(100);
     expect(worst / scale).toBeLessThan(1e-4);
@@ -218,12 +224,7 @@ describe('passes are linear with If branches and Loop bodies: 200 units of Conv,
       inputs.set('flag', { dtype: DataType.FLOAT, dims: [], data: Float32Array.of(flag) });
       const want = [...runModel(original, inputs).outputs.values()][0]!.data as Float32Array;
       const got = [...runModel(m, inputs).outputs.values()][0]!.data as Float32Array;
-      let worst = 0;
-      let scale = 0;
-      for (let i = 0; i < want.length; i++) {
-        worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-        scale = Math.max(scale, Math.abs(want[i]!));
-      }
+      const { worst, scale } = largestError(got, want);
       expect(scale).toBeGreaterThan(0);
       expect(worst / scale).toBeLessThan(1e-4);
     }
