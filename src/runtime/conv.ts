@@ -4,6 +4,7 @@ import * as dw from './depthwise.js';
 import { im2colChannels } from './im2col.js';
 import { winogradApplies, winogradConv3x3 } from './winograd.js';
 import { parallelSgemm, runJob, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
+import { ConvEpilogue, epilogueOf } from './epilogue.js';
 import {
   MAX_SPATIAL_RANK,
   WindowGeometry,
@@ -21,6 +22,8 @@ import {
 //   - pointwise (1×1, stride 1, no padding): the input already is the GEMM's right operand;
 //   - 3×3 stride-1 with enough channels: Winograd F(2×2, 3×3), 16 GEMMs on transformed tiles (winograd.ts);
 //   - otherwise im2col per (image, group) and one GEMM: W[g] (Mg × Cg·k) · col (Cg·k × out).
+// A Conv the engine fused with the nodes after it (fusion.ts) applies their work (epilogue.ts) to each
+// range of its output as the strategy finishes it.
 // ConvTranspose is the adjoint: col = W[g]ᵀ · X[g] by GEMM, then col2im scatters into the output.
 
 interface ConvOperands {
@@ -94,16 +97,25 @@ const conv: KernelConfig = {
     const outSize = batch * outChannels * outPlane;
     const out = threaded ? sharedFloat32(outSize) : new Float32Array(outSize);
     fillBias(out, op.bias, batch, outChannels, outPlane);
+    const dims = [batch, outChannels, ...realOutputShape(g)];
     const args: ConvArgs = { ...op, outChannels, groupIn, groupOut: outChannels / group, g, out, threads: threaded ? ctx.threads : 1 };
     if (threaded) {
       args.xData = shareCopy(op.xData);
       args.wData = shareConstant(op.wData);
     }
+    const spec = ctx.convEpilogue?.(dims);
+    if (spec) {
+      // Worker threads read the residual in place: it must be shared (outputs of a threaded run are).
+      args.epilogue = epilogueOf(threaded && spec.residual ? { ...spec, residual: shareCopy(spec.residual) } : spec);
+    }
     if (groupIn === 1) convDepthwise(args);
     else if (isPointwise(g)) convPointwise(args);
-    else if (winogradApplies(g, groupIn, args.groupOut)) convWinograd(args, op.wData);
-    else convIm2col(args);
-    return [floatTensor([batch, outChannels, ...realOutputShape(g)], out)];
+    else if (winogradApplies(g, groupIn, args.groupOut)) {
+      convWinograd(args, op.wData);
+      // winograd.ts does not take the epilogue yet: it is applied here, after the whole convolution.
+      args.epilogue?.apply(out, 0, outSize);
+    } else convIm2col(args);
+    return [floatTensor(dims, out)];
   },
 };
 
@@ -115,6 +127,8 @@ interface ConvArgs extends ConvOperands {
   out: Float32Array;
   /** Threads to use; > 1 only when xData, wData and out are shared. */
   threads: number;
+  /** Fused work on the output (epilogue.ts), applied to each finished range. */
+  epilogue?: ConvEpilogue;
 }
 
 function isPointwise(g: WindowGeometry): boolean {
@@ -133,7 +147,7 @@ function convPointwise(a: ConvArgs): void {
         a.threads, a.groupOut, plane, a.groupIn, 1,
         { data: a.wData, offset: gi * a.groupOut * a.groupIn, stride: a.groupIn },
         { data: a.xData, offset: (n * a.channels + gi * a.groupIn) * plane, stride: plane },
-        a.out, (n * a.outChannels + gi * a.groupOut) * plane, plane,
+        a.out, (n * a.outChannels + gi * a.groupOut) * plane, plane, a.epilogue,
       );
     }
   }
@@ -154,7 +168,7 @@ function convIm2col(a: ConvArgs): void {
         a.threads, a.groupOut, outPlane, depth, 1,
         { data: a.wData, offset: gi * a.groupOut * depth, stride: depth },
         { data: col, offset: 0, stride: outPlane },
-        a.out, (n * a.outChannels + gi * a.groupOut) * outPlane, outPlane,
+        a.out, (n * a.outChannels + gi * a.groupOut) * outPlane, outPlane, a.epilogue,
       );
     }
   }
@@ -203,9 +217,12 @@ function convDepthwise(a: ConvArgs): void {
   const planes = a.batch * a.outChannels;
   const chunks = Math.min(planes, a.threads * 4);
   if (a.threads > 1 && chunks > 1) {
-    runJob({ task: 'depthwise', geometry, src: a.xData, weights: a.wData, out: a.out, planes, chunkSize: Math.floor(planes / chunks) }, chunks, a.threads);
+    const epilogue = a.epilogue?.spec;
+    runJob({ task: 'depthwise', geometry, src: a.xData, weights: a.wData, out: a.out, planes, chunkSize: Math.floor(planes / chunks), epilogue }, chunks, a.threads);
+    // An epilogue without a spec cannot travel to the workers: it runs here, after the whole conv.
+    if (a.epilogue && !epilogue) a.epilogue.apply(a.out, 0, a.out.length);
   } else {
-    dw.depthwisePlanes(geometry, a.xData, a.wData, a.out, 0, planes);
+    dw.depthwisePlanes(geometry, a.xData, a.wData, a.out, 0, planes, a.epilogue);
   }
 }
 

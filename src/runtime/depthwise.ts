@@ -1,3 +1,5 @@
+import type { ConvEpilogue } from './epilogue.js';
+
 // Depthwise convolution (one input channel per group): each output plane reads one input plane through
 // its own few taps. Geometry travels as an Int32Array (it is also sent to worker threads), in the 3-D
 // (D, H, W) form of windowGeometry.ts.
@@ -33,8 +35,13 @@ export const DW_OUT_CHANNELS = 19;
 export const DW_GROUP_OUT = 20;
 export const DW_GEOMETRY_LENGTH = 21;
 
-/** Output planes [first, last) of the flattened (n, m) axis; `out` holds the bias (or 0) on entry. */
-export function depthwisePlanes(g: Int32Array, src: Float32Array, w: Float32Array, out: Float32Array, first: number, last: number): void {
+/**
+ * Output planes [first, last) of the flattened (n, m) axis; `out` holds the bias (or 0) on entry. A fused
+ * Conv's epilogue (epilogue.ts) is applied to each plane right after it is computed.
+ */
+export function depthwisePlanes(
+  g: Int32Array, src: Float32Array, w: Float32Array, out: Float32Array, first: number, last: number, epilogue?: ConvEpilogue,
+): void {
   const inPlane = g[DW_IN_D]! * g[DW_IN_H]! * g[DW_IN_W]!;
   const outPlane = g[DW_OUT_D]! * g[DW_OUT_H]! * g[DW_OUT_W]!;
   const taps = g[DW_K_D]! * g[DW_K_H]! * g[DW_K_W]!;
@@ -46,6 +53,7 @@ export function depthwisePlanes(g: Int32Array, src: Float32Array, w: Float32Arra
     const m = q - n * outChannels;
     const inBase = (n * channels + Math.floor(m / groupOut)) * inPlane;
     depthwisePlane(g, src, inBase, w, m * taps, out, q * outPlane);
+    epilogue?.apply(out, q * outPlane, (q + 1) * outPlane);
   }
 }
 

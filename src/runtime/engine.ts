@@ -16,6 +16,7 @@ import { AttributeReader, KernelContext, RtTensor, kernelError, runtimeTensor } 
 import { inferShapes } from './shapeInference.js';
 import { findKernel } from './kernels.js';
 import { threadsAvailable, withSharedOutputs } from './parallel.js';
+import { planConvFusion } from './fusion.js';
 
 // The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
 // of src/runtime/kernels.ts. Values live in one map; each intermediate is dropped once its last reader
@@ -41,6 +42,11 @@ export interface RunOptions {
    */
   beforeNode?: (node: Node, inputs: (RtTensor | undefined)[]) => void;
   afterNode?: (node: Node, outputs: RtTensor[]) => void;
+  /**
+   * Fuse each Conv with the Add / Relu / Clip / LeakyRelu nodes that only post-process its output
+   * (fusion.ts; bit-identical results). Default true; never with keepAll, beforeNode or afterNode.
+   */
+  fuse?: boolean;
 }
 
 export interface RunResult {
@@ -241,6 +247,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
       onProgress: options.onProgress,
       beforeNode: options.beforeNode,
       afterNode: options.afterNode,
+      fuse: options.fuse !== false && !options.keepAll && !options.beforeNode && !options.afterNode,
     });
   });
 
@@ -269,6 +276,8 @@ interface GraphRun {
   /** RunOptions' hooks; they see the nodes of subgraphs too. */
   beforeNode?: RunOptions['beforeNode'];
   afterNode?: RunOptions['afterNode'];
+  /** Fuse Convs with the nodes after them (fusion.ts): only when no value or node is watched. */
+  fuse?: boolean;
 }
 
 /** Run every node of `run.graph` once, in topological order; its outputs are left in `run.values`. */
@@ -293,7 +302,7 @@ function runGraph(run: GraphRun): void {
       subValues.set(name, t);
       subConstants.add(name);
     }
-    runGraph({ graph: sub, opset, threads, values: subValues, constants: subConstants, outer: lookup, beforeNode: run.beforeNode, afterNode: run.afterNode });
+    runGraph({ graph: sub, opset, threads, values: subValues, constants: subConstants, outer: lookup, beforeNode: run.beforeNode, afterNode: run.afterNode, fuse: run.fuse });
     return sub.outputs.map((o) => {
       const v = subValues.get(o.name) ?? lookup(o.name);
       if (!v) throw new BncError(`subgraph '${sub.name}': output '${o.name}' was not computed`, { code: 'RUNTIME' });
@@ -301,7 +310,24 @@ function runGraph(run: GraphRun): void {
     });
   };
 
+  const fusion = run.fuse ? planConvFusion(order, reads, graphOutputs) : undefined;
+  const release = (index: number): void => {
+    for (const name of reads[index]!) {
+      // Outer values are not in this map: deleting them here is a no-op, their own graph releases them.
+      if (constants.has(name) || graphOutputs.has(name)) continue;
+      const left = (remaining.get(name) ?? 1) - 1;
+      remaining.set(name, left);
+      if (left <= 0) values.delete(name);
+    }
+  };
+
   order.forEach((node, index) => {
+    if (fusion?.skips(index)) {
+      // Fused into an earlier Conv, which produced this node's output: only its reads are counted.
+      release(index);
+      run.onProgress?.(index + 1, order.length);
+      return;
+    }
     const kernel = findKernel(node.opType, node.domain)!;
     const nodeInputs = node.inputs.map((name) => {
       if (!name) return undefined;
@@ -310,6 +336,7 @@ function runGraph(run: GraphRun): void {
       return v;
     });
     const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads, runSubgraph };
+    if (fusion) ctx.convEpilogue = fusion.request(index, lookup, opset);
     run.beforeNode?.(node, nodeInputs);
     let results: RtTensor[];
     try {
@@ -322,6 +349,7 @@ function runGraph(run: GraphRun): void {
     }
     run.afterNode?.(node, results);
     node.outputs.forEach((name, i) => {
+      if (i === 0 && fusion && name) name = fusion.outputName(index);
       if (!name) return;
       const r = results[i];
       if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
@@ -329,13 +357,7 @@ function runGraph(run: GraphRun): void {
       run.produced?.push(name);
       run.intermediates?.set(name, r);
     });
-    for (const name of reads[index]!) {
-      // Outer values are not in this map: deleting them here is a no-op, their own graph releases them.
-      if (constants.has(name) || graphOutputs.has(name)) continue;
-      const left = (remaining.get(name) ?? 1) - 1;
-      remaining.set(name, left);
-      if (left <= 0) values.delete(name);
-    }
+    release(index);
     // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
     for (const name of node.outputs) {
       if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);

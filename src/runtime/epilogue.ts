@@ -1,3 +1,7 @@
+import { PointwiseJob, pointwiseRange } from './pointwise.js';
+
+// A leaf module like pointwise.ts: worker threads import it to apply an epilogue from its description.
+
 /**
  * Work a convolution applies to its own output as it stores it, in place of the nodes that followed it in
  * the graph (Conv → Add(residual) → Relu / Clip, planned where the intermediate values have no other
@@ -8,7 +12,76 @@
  * stored as float32), call `apply(out, start, end)` exactly once for that range, ideally while it is still
  * in cache. Ranges may come in any order and from any thread that can see `out`; together they must cover
  * the whole output once.
+ *
+ * `spec`, when present, describes the same work as plain data (structured-cloneable) so that worker
+ * threads, which cannot call a closure of the calling thread, can rebuild it with `epilogueOf`. A threaded
+ * kernel given an epilogue without `spec` applies it on the calling thread after the job.
  */
 export interface ConvEpilogue {
   apply(out: Float32Array, start: number, end: number): void;
+  spec?: EpilogueSpec;
+}
+
+/**
+ * The fused nodes as data. Every element goes through exactly the code the unfused nodes run:
+ *   1. residual (optional): out = out + residual (Add(conv, r)), or residual + out (Add(r, conv)): same
+ *      shape float32, as the same-shape path of the Add kernel (pointwise 'add');
+ *   2. activation: 'relu' and 'clipBits' on the float32 bit patterns as the Relu and Clip kernels run them
+ *      (pointwise 'relu' / 'clip'; clipBits bounds are float32 bit patterns, 0 <= lo <= hi), 'clip' the
+ *      float comparison Clip uses for other bounds (lo <= hi), 'leakyRelu' the LeakyRelu kernel's loop.
+ * The residual must be in shared memory when the epilogue is sent to worker threads.
+ */
+export interface EpilogueSpec {
+  residual?: Float32Array;
+  /** The residual is the Add's first input: out = residual + out (kept in operand order for NaN payloads). */
+  residualFirst?: boolean;
+  activation: 'none' | 'relu' | 'clipBits' | 'clip' | 'leakyRelu';
+  /** clipBits: float32 bit patterns; clip: float values. */
+  lo?: number;
+  hi?: number;
+  /** leakyRelu: slope for negative inputs. */
+  alpha?: number;
+}
+
+/** Build the epilogue that applies `spec` (on any thread: the calling one or a worker). */
+export function epilogueOf(spec: EpilogueSpec): ConvEpilogue {
+  // Views and pointwise jobs over the output are made once per output array, not per range.
+  let viewOf: Float32Array | undefined;
+  let addJob: PointwiseJob | undefined;
+  let activationJob: PointwiseJob | undefined;
+  const residual = spec.residual;
+  return {
+    spec,
+    apply(out, start, end) {
+      if (out !== viewOf) {
+        viewOf = out;
+        if (residual) {
+          const [x, y] = spec.residualFirst ? [residual, out] : [out, residual];
+          addJob = { task: 'pointwise', op: 'add', x, y, out, count: out.length, chunkSize: 0 };
+        }
+        if (spec.activation === 'relu' || spec.activation === 'clipBits') {
+          const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+          const op = spec.activation === 'relu' ? 'relu' : 'clip';
+          activationJob = { task: 'pointwise', op, x: bits, out: bits, lo: spec.lo, hi: spec.hi, count: out.length, chunkSize: 0 };
+        }
+      }
+      if (addJob) pointwiseRange(addJob, start, end);
+      if (activationJob) pointwiseRange(activationJob, start, end);
+      else if (spec.activation === 'clip') clipRange(out, spec.lo!, spec.hi!, start, end);
+      else if (spec.activation === 'leakyRelu') leakyReluRange(out, spec.alpha!, start, end);
+    },
+  };
+}
+
+/** Clip's float path (activation.ts clipFloat32, bounds not both float32-exact and non-negative). */
+function clipRange(o: Float32Array, lo: number, hi: number, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    const v = o[i]!;
+    o[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
+
+/** LeakyRelu's loop (activation.ts). */
+function leakyReluRange(o: Float32Array, alpha: number, start: number, end: number): void {
+  for (let i = start; i < end; i++) o[i] = o[i]! < 0 ? alpha * o[i]! : o[i]!;
 }

@@ -1,3 +1,5 @@
+import type { ConvEpilogue } from './epilogue.js';
+
 // The single-precision matrix product every heavy kernel (Conv, ConvTranspose, Gemm, MatMul) goes through:
 //   C[M×N] += alpha · op(A)[M×K] · op(B)[K×N]
 // Blocked like the classic Goto/BLIS design: B is packed per (KC × NC) block into column panels of NR,
@@ -44,7 +46,10 @@ export interface MatrixOperand {
   transposed?: boolean;
 }
 
-/** C[M×N] (row stride ldc, from cOffset) += alpha · op(A) · op(B). */
+/**
+ * C[M×N] (row stride ldc, from cOffset) += alpha · op(A) · op(B). With an epilogue (a fused Conv's, see
+ * epilogue.ts), each block of C is handed to it right after its last K block is added, while it is in cache.
+ */
 export function sgemm(
   M: number,
   N: number,
@@ -55,24 +60,43 @@ export function sgemm(
   c: Float32Array,
   cOffset: number,
   ldc: number,
+  epilogue?: ConvEpilogue,
 ): void {
-  if (M === 0 || N === 0 || K === 0 || alpha === 0) return;
-  // Vector cases: packing would only add traffic.
-  if (M === 1) return gemvRow(N, K, alpha, a, b, c, cOffset);
-  if (N === 1) return gemvColumn(M, K, alpha, a, b, c, cOffset, ldc);
+  if (M === 0 || N === 0) return;
+  if (K === 0 || alpha === 0 || M === 1 || N === 1) {
+    // Vector cases: packing would only add traffic.
+    if (K !== 0 && alpha !== 0) {
+      if (M === 1) gemvRow(N, K, alpha, a, b, c, cOffset);
+      else gemvColumn(M, K, alpha, a, b, c, cOffset, ldc);
+    }
+    if (epilogue) applyToBlock(epilogue, c, cOffset, M, N, ldc);
+    return;
+  }
 
   for (let jc = 0; jc < N; jc += NC) {
     const nc = Math.min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
+      const finished = epilogue && pc + kc >= K;
       packBlockB(b, pc, jc, kc, nc);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
         packBlockA(a, ic, pc, mc, kc);
-        multiplyBlock(mc, nc, kc, alpha, c, cOffset + ic * ldc + jc, ldc);
+        const ci = cOffset + ic * ldc + jc;
+        multiplyBlock(mc, nc, kc, alpha, c, ci, ldc);
+        if (finished) applyToBlock(epilogue, c, ci, mc, nc, ldc);
       }
     }
   }
+}
+
+/** The epilogue over rows × cols of C from ci: one range when the rows are contiguous, else one per row. */
+export function applyToBlock(epilogue: ConvEpilogue, c: Float32Array, ci: number, rows: number, cols: number, ldc: number): void {
+  if (cols === ldc || rows === 1) {
+    epilogue.apply(c, ci, ci + (rows - 1) * ldc + cols);
+    return;
+  }
+  for (let r = 0; r < rows; r++, ci += ldc) epilogue.apply(c, ci, ci + cols);
 }
 
 /** C block (mc × nc at ci) += alpha · packed A block · packed B block, one MR×NR tile at a time. */

@@ -1,3 +1,4 @@
+import type { EpilogueSpec } from './epilogue.js';
 import { Attribute, BncError, DataType, Graph, Node, Tensor, TypedArray, bfloat16BitsToNumber, dtypeName, float16BitsToNumber } from '../ir/index.js';
 
 /**
@@ -26,6 +27,12 @@ export interface KernelContext {
    * values from the graphs around it. Returns the subgraph's outputs in order. Set by the engine.
    */
   runSubgraph?: (graph: Graph, feeds: Map<string, RtTensor>) => RtTensor[];
+  /**
+   * Set by the engine on a Conv whose following Add / Relu / Clip it fused (fusion.ts). The Conv calls it
+   * once with its output dims: it returns the work to apply to the output as it is stored (the result then
+   * stands for the last fused node's output), or undefined when the fused nodes must run by themselves.
+   */
+  convEpilogue?: (outputDims: number[]) => EpilogueSpec | undefined;
 }
 
 export interface KernelConfig {

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { MatrixOperand, sgemm } from './gemmCore.js';
+import { MatrixOperand, applyToBlock, sgemm } from './gemmCore.js';
+import type { ConvEpilogue } from './epilogue.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
 import { CONTROL_SLOTS, DONE_CHUNKS, FAILED_CHUNK, NEXT_CHUNK, WORKER_CHUNKS, GemmJob, JobMessage, ParallelJob, workOn } from './parallelTasks.js';
 
@@ -146,7 +147,8 @@ export function runJob(job: ParallelJob, chunks: number, threads: number): void 
  * sgemm on up to `threads` threads: C is split into column (or, when C is tall and narrow, row) ranges.
  * Each element of C is computed exactly as in the single-threaded sgemm (same blocking along K, same
  * order of additions), so the result is bit-identical. A, B and C must be shared when threads > 1 is used;
- * small products and unshared operands run single-threaded.
+ * small products and unshared operands run single-threaded. An epilogue (see epilogue.ts) is applied to
+ * each finished block of C, by worker threads too when it has a spec (its residual then shared).
  */
 export function parallelSgemm(
   threads: number,
@@ -159,6 +161,7 @@ export function parallelSgemm(
   c: Float32Array,
   cOffset: number,
   ldc: number,
+  epilogue?: ConvEpilogue,
 ): void {
   const macs = M * N * K;
   // Every chunk packs the operand it does not split: split the longer side so the repacked one is smaller.
@@ -170,12 +173,14 @@ export function parallelSgemm(
   const unit = splitRows ? 4 : 3;
   const chunks = Math.min(threads * (splitRows ? 2 : 4), Math.floor(total / (2 * unit)));
   if (threads <= 1 || macs < MIN_PARALLEL_MACS || chunks < 2 || !isShared(a.data) || !isShared(b.data) || !isShared(c) || !threadsAvailable(threads)) {
-    sgemm(M, N, K, alpha, a, b, c, cOffset, ldc);
+    sgemm(M, N, K, alpha, a, b, c, cOffset, ldc, epilogue);
     return;
   }
   const chunkSize = Math.floor(total / chunks / unit) * unit;
-  const job: GemmJob = { task: 'gemm', M, N, K, alpha, a, b, c, cOffset, ldc, splitRows, chunkSize };
+  const job: GemmJob = { task: 'gemm', M, N, K, alpha, a, b, c, cOffset, ldc, splitRows, chunkSize, epilogue: epilogue?.spec };
   runJob(job, chunks, threads);
+  // An epilogue without a spec cannot travel to the workers: it runs here, after the whole product.
+  if (epilogue && !epilogue.spec) applyToBlock(epilogue, c, cOffset, M, N, ldc);
 }
 
 /** Whether a kernel with this many multiply-adds should prepare shared buffers for threads. */

@@ -2,6 +2,7 @@ import { MatrixOperand, sgemm } from './gemmCore.js';
 import { depthwisePlanes } from './depthwise.js';
 import { im2colChannels } from './im2col.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
+import { EpilogueSpec, epilogueOf } from './epilogue.js';
 import { WindowGeometry } from './windowGeometry.js';
 
 // The work that worker threads share with the calling thread. A job is split into numbered chunks; the
@@ -33,6 +34,8 @@ export interface GemmJob {
   /** Split the rows (M) or the columns (N) of C. */
   splitRows: boolean;
   chunkSize: number;
+  /** A fused Conv's epilogue, applied to each chunk's blocks of C as they are finished (see sgemm). */
+  epilogue?: EpilogueSpec;
 }
 
 /** Depthwise convolution of output planes [chunk·chunkSize, ...) (see depthwisePlanes). */
@@ -44,6 +47,8 @@ export interface DepthwiseJob {
   out: Float32Array;
   planes: number;
   chunkSize: number;
+  /** A fused Conv's epilogue, applied to each output plane once it is computed. */
+  epilogue?: EpilogueSpec;
 }
 
 /** im2col rows of input channels [chunk·chunkSize, ...) (see im2colChannels). */
@@ -69,7 +74,7 @@ export function runChunk(job: ParallelJob, chunk: number, chunks: number): void 
   if (job.task === 'depthwise') {
     const first = chunk * job.chunkSize;
     const last = chunk === chunks - 1 ? job.planes : first + job.chunkSize;
-    depthwisePlanes(job.geometry, job.src, job.weights, job.out, first, last);
+    depthwisePlanes(job.geometry, job.src, job.weights, job.out, first, last, job.epilogue && epilogueOf(job.epilogue));
     return;
   }
   if (job.task === 'pointwise') {
@@ -87,12 +92,13 @@ export function runChunk(job: ParallelJob, chunk: number, chunks: number): void 
   const start = chunk * job.chunkSize;
   const size = (chunk === chunks - 1 ? total : start + job.chunkSize) - start;
   const { a, b } = job;
+  const epilogue = job.epilogue && epilogueOf(job.epilogue);
   if (job.splitRows) {
     const rowsOfA: MatrixOperand = { ...a, offset: a.offset + (a.transposed ? start : start * a.stride) };
-    sgemm(size, job.N, job.K, job.alpha, rowsOfA, b, job.c, job.cOffset + start * job.ldc, job.ldc);
+    sgemm(size, job.N, job.K, job.alpha, rowsOfA, b, job.c, job.cOffset + start * job.ldc, job.ldc, epilogue);
   } else {
     const columnsOfB: MatrixOperand = { ...b, offset: b.offset + (b.transposed ? start * b.stride : start) };
-    sgemm(job.M, size, job.K, job.alpha, a, columnsOfB, job.c, job.cOffset + start, job.ldc);
+    sgemm(job.M, size, job.K, job.alpha, a, columnsOfB, job.c, job.cOffset + start, job.ldc, epilogue);
   }
 }
 
