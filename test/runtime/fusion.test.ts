@@ -41,16 +41,16 @@ function outSize(s: ConvShape): number {
 }
 
 /**
- * Values that exercise the edges: uniform in ±scale, and with probability `rate` each NaN, -0, ±Infinity,
- * a float32 subnormal, a huge value (up to ±1.5e38).
+ * Values that exercise the edges: uniform in ±scale, and with probability `rate` each NaN, -0, ±Infinity
+ * (unless !nonFinite), a float32 subnormal, a huge value (up to ±1.5e38).
  */
-function specialFloats(rand: () => number, n: number, scale = 1, rate = 0.002): Float32Array {
+function specialFloats(rand: () => number, n: number, scale = 1, rate = 0.002, nonFinite = true): Float32Array {
   const d = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const u = rand() / rate;
-    if (u < 1) d[i] = NaN;
-    else if (u < 2) d[i] = -0;
-    else if (u < 3) d[i] = rand() < 0.5 ? Infinity : -Infinity;
+    if (u < 1 && nonFinite) d[i] = NaN;
+    else if (u < 2 && u >= 1) d[i] = -0;
+    else if (u < 3 && u >= 2 && nonFinite) d[i] = rand() < 0.5 ? Infinity : -Infinity;
     else if (u < 4) d[i] = (rand() - 0.5) * 1e-39;
     else if (u < 5) d[i] = (rand() - 0.5) * 3e38;
     else d[i] = (rand() * 2 - 1) * scale;
@@ -83,7 +83,7 @@ function modelOf(nodes: Node[], inputs: [string, number[]][], outputs: string[],
 /**
  * Conv weights and bias for a shape. The first output channels are special: channel 0's weights are
  * subnormal (~1e-44) on inputs ~1 and its bias -0, so sums round to ±0 or subnormals in float32, channel
- * 1's bias is -0 with zero weights, channel 2's bias is 3e38 (sums overflow to Infinity).
+ * 1's bias is -0 with zero weights, channel 2's bias is 3.4e38 (sums overflow to Infinity).
  */
 function convParams(rand: () => number, s: ConvShape, prefix: string): Tensor[] {
   const perOut = (s.channels / s.group) * s.kernel * s.kernel;
@@ -98,7 +98,7 @@ function convParams(rand: () => number, s: ConvShape, prefix: string): Tensor[] 
   for (let i = 0; i < b.length; i++) b[i] = (rand() * 2 - 1) * 0.5;
   b[0] = -0;
   b[1] = -0;
-  b[2] = 3e38;
+  b[2] = 3.4e38;
   return [
     floatInit(`${prefix}.w`, [s.outChannels, s.channels / s.group, s.kernel, s.kernel], w),
     floatInit(`${prefix}.b`, [s.outChannels], b),
@@ -117,7 +117,12 @@ function convNode(s: ConvShape, x: string, out: string, prefix: string): Node {
 
 type Chain = 'relu' | 'clip06' | 'clipNegative' | 'clipInputs' | 'leakyRelu' | 'add' | 'addRelu' | 'residualFirstRelu' | 'addClip';
 
-/** Conv → chain, with the residual (when there is one) a graph input of the conv's output shape. */
+/**
+ * Conv → chain, with the residual (when there is one) a graph input of the conv's output shape.
+ * Winograd's input has no NaN or Infinity: the sign of the NaN its transforms make from them (Inf - Inf)
+ * differs from run to run as V8 re-optimizes winograd.ts, fused or not (seen as 0x7fc00000 vs 0xffc00000
+ * in the same unfused conv run twice). NaN still reaches its chains through the residual.
+ */
 function buildChain(strategy: Strategy, chain: Chain, seed: number): Built {
   const rand = rng(seed);
   const s = SHAPES[strategy];
@@ -126,7 +131,7 @@ function buildChain(strategy: Strategy, chain: Chain, seed: number): Built {
   const yDims = [1, s.outChannels, o, o];
   const inits = convParams(rand, s, 'conv');
   const nodes = [convNode(s, 'x', 'c', 'conv')];
-  const inputs = new Map<string, RtTensor>([['x', { dtype: DataType.FLOAT, dims: xDims, data: specialFloats(rand, xDims.reduce((a, b) => a * b), 1, 0.0002) }]]);
+  const inputs = new Map<string, RtTensor>([['x', { dtype: DataType.FLOAT, dims: xDims, data: specialFloats(rand, xDims.reduce((a, b) => a * b), 1, 0.0002, strategy !== 'winograd') }]]);
   const graphInputs: [string, number[]][] = [['x', xDims]];
   let opset = 13;
   let last = 'c';
@@ -209,8 +214,8 @@ describe('Conv epilogue fusion is bit-identical to running the nodes one by one'
       }
       // Winograd's tiny sums are exact multiples of the smallest subnormal (its transforms are stored as
       // float32), so they never round to -0: -0 reaches its Relu only through the Add chains' residual.
-      const wantNegZero = strategy !== 'winograd';
-      expect({ strategy, nan: nan > 0, negZero: negZero > 0, inf: inf > 0, subnormal: subnormal > 0 }).toEqual({ strategy, nan: true, negZero: wantNegZero, inf: true, subnormal: true });
+      const wino = strategy === 'winograd';
+      expect({ strategy, nan: nan > 0, negZero: negZero > 0, inf: inf > 0, subnormal: subnormal > 0 }).toEqual({ strategy, nan: !wino, negZero: !wino, inf: true, subnormal: true });
     }
   });
 
