@@ -3,6 +3,8 @@
 // seeded ResNet-50 of bench/resnet50.mjs with its BatchNorms folded (as `bnc fold-bn` leaves it), and
 // MobileNet v2 from ../shared/models when present. Prints per model and thread count the median time of
 // each, their ratio, and how many Convs and other nodes were fused; checks the outputs are bit-identical.
+// Besides wall-clock time, the process's CPU time (all threads, process.cpuUsage) is compared: on a shared
+// machine it varies less with other processes' load than wall-clock time does.
 //
 //   node bench/fusion.mjs [--rounds 5] [--threads 1,2] [--models resnet50,mobilenetv2]
 import * as fs from 'node:fs';
@@ -68,18 +70,32 @@ for (const { name, model, inputs } of models) {
     const fused = { convs: fusionStats.convs - before.convs, nodes: fusionStats.nodes - before.nodes };
     const plainOut = runModel(model, inputs, { threads, fuse: false }).outputs;
     const identical = sameBits(fusedOut, plainOut);
-    const times = { fused: [], unfused: [] };
+    const wall = { fused: [], unfused: [] };
+    const cpu = { fused: [], unfused: [] };
+    const ratios = [];
     for (let r = 0; r < rounds; r++) {
+      const round = {};
       for (const fuse of r % 2 ? [false, true] : [true, false]) {
+        const c0 = process.cpuUsage();
         const t0 = process.hrtime.bigint();
         runModel(model, inputs, { threads, fuse });
-        times[fuse ? 'fused' : 'unfused'].push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const c = process.cpuUsage(c0);
+        const key = fuse ? 'fused' : 'unfused';
+        wall[key].push(ms);
+        cpu[key].push((c.user + c.system) / 1e3);
+        round[key] = ms;
       }
+      ratios.push(round.fused / round.unfused);
     }
-    const f = median(times.fused);
-    const u = median(times.unfused);
+    const f = median(wall.fused);
+    const u = median(wall.unfused);
+    const fc = median(cpu.fused);
+    const uc = median(cpu.unfused);
     console.log(
-      `${name}, ${threads} thread(s): fused ${f.toFixed(1)} ms, unfused ${u.toFixed(1)} ms, fused/unfused ${(f / u).toFixed(3)}; ` +
+      `${name}, ${threads} thread(s): wall fused ${f.toFixed(1)} ms, unfused ${u.toFixed(1)} ms, ratio of medians ${(f / u).toFixed(3)}, ` +
+        `median of per-round ratios ${median(ratios).toFixed(3)} [${ratios.map((x) => x.toFixed(3)).join(' ')}]; ` +
+        `CPU fused ${fc.toFixed(0)} ms, unfused ${uc.toFixed(0)} ms, ratio ${(fc / uc).toFixed(3)}; ` +
         `${fused.convs} of ${convs} Convs fused with ${fused.nodes} nodes (graph: ${nodes} nodes); outputs bit-identical: ${identical}`,
     );
   }

@@ -22,10 +22,11 @@ import { EpilogueSpec } from './epilogue.js';
  *   3. The residual r is not the Conv's output, and r and Clip's bound inputs are available when the Conv
  *      runs: produced by a node earlier in the run order, or by no node of this graph (initializers,
  *      inputs, outer-scope values).
+ *   4. The chain's last output is read or is a graph output.
  * Checked at run time, when the Conv knows its output dims (otherwise the Conv runs alone and the other
  * nodes after it as usual):
- *   4. r is a float32 tensor with exactly the Conv's output dims (no broadcasting).
- *   5. Clip's bounds (opset 11+) are float32 scalars.
+ *   5. r is a float32 tensor with exactly the Conv's output dims (no broadcasting).
+ *   6. Clip's bounds (opset 11+) are float32 scalars.
  * The engine plans nothing for runs that keep every value or watch each node (RunOptions keepAll,
  * beforeNode, afterNode, fuse: false), so layer-by-layer comparisons still see every value.
  *
@@ -124,11 +125,12 @@ export class ConvFusion {
         const activation = activationOf(c, i);
         if (activation !== undefined && order[activation]!.outputs[0]) chain = { activation, output: order[activation]!.outputs[0]! };
       }
-      if (chain) this.chains.set(i, chain);
+      // A chain whose result nobody reads runs unfused, so the engine drops that result at once as usual.
+      if (chain && (readCount.has(chain.output) || graphOutputs.has(chain.output))) this.chains.set(i, chain);
     });
   }
 
-  /** Convs planned for fusion (each may still run alone, see preconditions 4 and 5). */
+  /** Convs planned for fusion (each may still run alone, see preconditions 5 and 6). */
   get planned(): number {
     return this.chains.size;
   }
@@ -170,7 +172,7 @@ export class ConvFusion {
     return chain.output;
   }
 
-  /** The epilogue for a Conv with output `dims`, if preconditions 4 and 5 hold. */
+  /** The epilogue for a Conv with output `dims`, if preconditions 5 and 6 hold. */
   private specOf(chain: FusedChain, dims: number[], lookup: (name: string) => RtTensor | undefined, opset: number): EpilogueSpec | undefined {
     let spec: EpilogueSpec = { activation: 'none' };
     if (chain.activation !== undefined) {
