@@ -10,9 +10,11 @@ import { describeCase, randomF32, randomInt, rng, runOrtNode, tensorMismatch } f
 // Winograd F(2×2, 3×3) and F(4×4, 3×3) against the definition of convolution (a float64 direct sum written
 // here, from ONNX Conv's semantics) and, through the Conv kernel with the algorithm forced, against
 // onnxruntime. Error = max |out − ref| / max |ref| over the output (bias included).
-// Measured on these cases (inputs in [-2, 2), weights in [-1, 1), up to 40 channels): F(2×2) at most
-// 1.3e-7, F(4×4) at most 5.6e-7 (the direct im2col path: 1.0e-7). Bounds asserted: 4e-7 and 1.5e-6.
-const BOUND: Record<WinogradTile, number> = { 2: 4e-7, 4: 1.5e-6 };
+// Measured on these cases (inputs in [-2, 2), weights in [-1, 1), 1 to 40 channels): F(2×2) at most
+// 2.9e-7, F(4×4) at most 1.8e-6 (2026-11-29). Bounds asserted: 6e-7 and 4e-6. For scale, the direct
+// im2col path measured 0.5e-7 to 1.7e-7 on 16 to 512 channels (F(2×2) 0.8e-7 to 1.1e-7, F(4×4) 1.1e-6
+// to 1.7e-6 there): F(4×4) costs about 15× the direct path's rounding error.
+const BOUND: Record<WinogradTile, number> = { 2: 6e-7, 4: 4e-6 };
 
 interface Case {
   n: number;
