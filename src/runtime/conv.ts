@@ -2,7 +2,7 @@ import { KernelConfig, KernelContext, RtTensor, floatTensor, kernelError, requir
 import { sgemm } from './gemmCore.js';
 import * as dw from './depthwise.js';
 import { im2colChannels } from './im2col.js';
-import { winogradApplies, winogradConv3x3 } from './winograd.js';
+import { ConvAlgorithm, winogradConv3x3, winogradTileFor } from './winograd.js';
 import { parallelSgemm, runJob, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
 import { ConvEpilogue, epilogueOf } from './epilogue.js';
 import {
@@ -20,7 +20,7 @@ import {
 // Conv picks one of three strategies per node:
 //   - depthwise (one input channel per group): a direct kernel over the few taps, no im2col;
 //   - pointwise (1×1, stride 1, no padding): the input already is the GEMM's right operand;
-//   - 3×3 stride-1 with enough channels: Winograd F(2×2, 3×3), 16 GEMMs on transformed tiles (winograd.ts);
+//   - 3×3 stride-1 where winograd.ts's cost rule says it pays: Winograd F(2×2) or F(4×4, 3×3) (winograd.ts);
 //   - otherwise im2col per (image, group) and one GEMM: W[g] (Mg × Cg·k) · col (Cg·k × out).
 // A Conv the engine fused with the nodes after it (fusion.ts) applies their work (epilogue.ts) to each
 // range of its output as the strategy finishes it.
@@ -110,11 +110,8 @@ const conv: KernelConfig = {
     }
     if (groupIn === 1) convDepthwise(args);
     else if (isPointwise(g)) convPointwise(args);
-    else if (winogradApplies(g, groupIn, args.groupOut)) {
-      convWinograd(args, op.wData);
-      // winograd.ts does not take the epilogue yet: it is applied here, after the whole convolution.
-      args.epilogue?.apply(out, 0, outSize);
-    } else convIm2col(args);
+    else if (winogradTileFor(g, groupIn, args.groupOut, batch, args.threads, ctx.convAlgorithm)) convWinograd(args, op.wData, ctx.convAlgorithm, args.epilogue);
+    else convIm2col(args);
     return [floatTensor(dims, out)];
   },
 };
@@ -174,21 +171,19 @@ function convIm2col(a: ConvArgs): void {
   }
 }
 
-/** 3×3 stride-1 convolution by Winograd F(2×2, 3×3), per (image, group): see winograd.ts. */
-function convWinograd(a: ConvArgs, weights: Float32Array): void {
-  const inPlane = product(a.g.input);
-  const outPlane = product(a.g.output);
-  for (let n = 0; n < a.batch; n++) {
-    for (let gi = 0; gi < a.group; gi++) {
-      winogradConv3x3({
-        // The original weight array keys the transform cache (a.wData may be a per-run shared copy).
-        x: a.xData, xOffset: (n * a.channels + gi * a.groupIn) * inPlane,
-        w: weights, wOffset: gi * a.groupOut * a.groupIn * 9,
-        out: a.out, outOffset: (n * a.outChannels + gi * a.groupOut) * outPlane,
-        channels: a.groupIn, outChannels: a.groupOut, g: a.g, threads: a.threads,
-      });
-    }
-  }
+/**
+ * 3×3 stride-1 convolution by Winograd F(tile×tile, 3×3), all images and groups at once (tiles of every
+ * image share each GEMM): see winograd.ts. `epilogue` runs on each finished output range.
+ */
+function convWinograd(a: ConvArgs, weights: Float32Array, algorithm: ConvAlgorithm | undefined, epilogue?: ConvEpilogue): void {
+  const tile = winogradTileFor(a.g, a.groupIn, a.groupOut, a.batch, a.threads, algorithm);
+  if (!tile) throw new Error('convWinograd called for a layer that takes the direct path');
+  winogradConv3x3({
+    // The original weight array keys the transform cache (a.wData may be a per-run shared copy).
+    x: a.xData, w: weights, out: a.out,
+    channels: a.groupIn, outChannels: a.groupOut, batch: a.batch, group: a.group,
+    g: a.g, tile, threads: a.threads, epilogue,
+  });
 }
 
 /** The column matrix of one (image, group), on worker threads too when the conv is threaded. */

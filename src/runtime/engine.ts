@@ -17,6 +17,7 @@ import { inferShapes } from './shapeInference.js';
 import { findKernel } from './kernels.js';
 import { threadsAvailable, withSharedOutputs } from './parallel.js';
 import { planConvFusion } from './fusion.js';
+import type { ConvAlgorithm } from './winograd.js';
 
 // The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
 // of src/runtime/kernels.ts. Values live in one map; each intermediate is dropped once its last reader
@@ -31,6 +32,12 @@ export interface RunOptions {
    * split across them). Default: setDefaultThreads, else 1.
    */
   threads?: number;
+  /**
+   * How Conv computes 3×3 stride-1 convolutions: 'auto' (default) by the per-layer cost rule of
+   * winograd.ts, 'direct' by im2col + GEMM, 'winograd2' / 'winograd4' by F(2×2) / F(4×4, 3×3) wherever
+   * Winograd applies (else direct).
+   */
+  convAlgorithm?: ConvAlgorithm;
   /** Keep every intermediate value (RunResult.intermediates), e.g. for layer-by-layer verification. */
   keepAll?: boolean;
   /** Called after each node with the number of nodes run and the total. */
@@ -240,6 +247,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
       graph,
       opset,
       threads,
+      convAlgorithm: options.convAlgorithm,
       values,
       constants,
       intermediates,
@@ -264,6 +272,7 @@ interface GraphRun {
   graph: Graph;
   opset: number;
   threads: number;
+  convAlgorithm?: ConvAlgorithm;
   /** Initializers and fed inputs on entry; the graph outputs (and, with keepAll, everything) on return. */
   values: Map<string, RtTensor>;
   /** Values never released (initializers, inputs). */
@@ -302,7 +311,7 @@ function runGraph(run: GraphRun): void {
       subValues.set(name, t);
       subConstants.add(name);
     }
-    runGraph({ graph: sub, opset, threads, values: subValues, constants: subConstants, outer: lookup, beforeNode: run.beforeNode, afterNode: run.afterNode, fuse: run.fuse });
+    runGraph({ graph: sub, opset, threads, convAlgorithm: run.convAlgorithm, values: subValues, constants: subConstants, outer: lookup, beforeNode: run.beforeNode, afterNode: run.afterNode, fuse: run.fuse });
     return sub.outputs.map((o) => {
       const v = subValues.get(o.name) ?? lookup(o.name);
       if (!v) throw new BncError(`subgraph '${sub.name}': output '${o.name}' was not computed`, { code: 'RUNTIME' });
@@ -335,7 +344,7 @@ function runGraph(run: GraphRun): void {
       if (!v) throw kernelError(node, `input '${name}' has no value (it is produced by no node that ran)`);
       return v;
     });
-    const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads, runSubgraph };
+    const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads, convAlgorithm: run.convAlgorithm, runSubgraph };
     if (fusion) ctx.convEpilogue = fusion.request(index, lookup, opset);
     run.beforeNode?.(node, nodeInputs);
     let results: RtTensor[];

@@ -1,4 +1,5 @@
 import type { EpilogueSpec } from './epilogue.js';
+import type { ConvAlgorithm } from './winograd.js';
 import { Attribute, BncError, DataType, Graph, Node, Tensor, TypedArray, bfloat16BitsToNumber, dtypeName, float16BitsToNumber } from '../ir/index.js';
 
 /**
@@ -22,6 +23,8 @@ export interface KernelContext {
   attrs: AttributeReader;
   /** Worker threads the kernel may use (1 = run on the calling thread). */
   threads: number;
+  /** How Conv computes 3×3 stride-1 convolutions (RunOptions.convAlgorithm; default 'auto'). */
+  convAlgorithm?: ConvAlgorithm;
   /**
    * Run a subgraph of this node (If branch, Loop/Scan body) with its inputs fed by name; it reads outer-scope
    * values from the graphs around it. Returns the subgraph's outputs in order. Set by the engine.

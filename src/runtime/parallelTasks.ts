@@ -4,6 +4,7 @@ import { im2colChannels } from './im2col.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
 import { EpilogueSpec, epilogueOf } from './epilogue.js';
 import { WindowGeometry } from './windowGeometry.js';
+import { WinogradJob, winogradChunk } from './winogradKernels.js';
 
 // The work that worker threads share with the calling thread. A job is split into numbered chunks; the
 // calling thread and the workers claim chunk numbers from one shared counter, so every chunk runs exactly
@@ -62,7 +63,7 @@ export interface Im2colJob {
   chunkSize: number;
 }
 
-export type ParallelJob = GemmJob | DepthwiseJob | Im2colJob | PointwiseJob;
+export type ParallelJob = GemmJob | DepthwiseJob | Im2colJob | PointwiseJob | WinogradJob;
 
 export interface JobMessage {
   job: ParallelJob;
@@ -80,6 +81,10 @@ export function runChunk(job: ParallelJob, chunk: number, chunks: number): void 
   if (job.task === 'pointwise') {
     const first = chunk * job.chunkSize;
     pointwiseRange(job, first, chunk === chunks - 1 ? job.count : first + job.chunkSize);
+    return;
+  }
+  if (job.task === 'winograd') {
+    winogradChunk(job, chunk, chunks);
     return;
   }
   if (job.task === 'im2col') {

@@ -12,6 +12,7 @@ import { prepareInputs, runWithShapeHint } from '../../verify/verify.js';
 import { InputFlagOptions, addInputOptions, collect, inputShapesOption, parseInputFlags, resolveInputs } from '../inputFlags.js';
 import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
+import { CONV_ALGORITHMS, ConvAlgorithm } from '../../runtime/winograd.js';
 import { progressReporter } from '../progress.js';
 
 /**
@@ -93,6 +94,20 @@ interface RunCliOptions extends InputFlagOptions {
   force?: boolean;
   json?: boolean;
   threads?: string;
+  convAlgorithm: string;
+}
+
+const CONV_ALGORITHM_HELP =
+  'how 3x3 stride-1 convolutions are computed: auto (default: per layer, direct or Winograd by the cost rule in ' +
+  'src/runtime/winograd.ts), direct (im2col + GEMM everywhere), winograd2 (Winograd F(2x2,3x3)), winograd4 ' +
+  '(Winograd F(4x4,3x3): fastest on large layers, about 15x the rounding error of direct); the winograd ones ' +
+  'apply to every 3x3, stride-1, dilation-1 2-D Conv and leave the others direct';
+
+/** --conv-algorithm value: one of CONV_ALGORITHMS. */
+function parseConvAlgorithm(text: string): ConvAlgorithm {
+  const found = CONV_ALGORITHMS.find((a) => a === text.trim());
+  if (!found) throw new BncError(`--conv-algorithm ${JSON.stringify(text)}: expected one of ${CONV_ALGORITHMS.join(', ')}`, { code: 'USAGE' });
+  return found;
 }
 
 export function registerRun(program: Command): void {
@@ -109,6 +124,7 @@ export function registerRun(program: Command): void {
     .option('-f, --force', 'replace existing .npy files in the --save-outputs folder')
     .option('--json', 'print one JSON object (see RunCommandResult in src/cli/commands/run.ts)')
     .option('--threads <n>', THREADS_HELP)
+    .option('--conv-algorithm <auto|direct|winograd2|winograd4>', CONV_ALGORITHM_HELP, 'auto')
     .action(
       (file: string, opts: RunCliOptions, cmd: Command) => withFile(file, () => {
         const out = new Output({ ...cmd.optsWithGlobals(), json: !!opts.json });
@@ -117,6 +133,7 @@ export function registerRun(program: Command): void {
         const flags = parseInputFlags(opts);
         const inputFiles = flags.files;
         const threads = parseThreads(opts.threads);
+        const convAlgorithm = parseConvAlgorithm(opts.convAlgorithm);
         // On worker threads, weights read into shared memory reach them without a copy.
         const model = openModelShowingProgress(out, file, {
           ...weightOptions(file, opts),
@@ -153,7 +170,7 @@ export function registerRun(program: Command): void {
         const progress = progressReporter('run', out);
         let result: RunResult;
         try {
-          result = runWithShapeHint(file, model, feeds, generated, new Set(flags.shapes.keys()), { onProgress: progress.onProgress, threads });
+          result = runWithShapeHint(file, model, feeds, generated, new Set(flags.shapes.keys()), { onProgress: progress.onProgress, threads, convAlgorithm });
         } finally {
           progress.finish();
         }
