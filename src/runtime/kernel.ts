@@ -26,6 +26,12 @@ export interface KernelContext {
    * values from the graphs around it. Returns the subgraph's outputs in order. Set by the engine.
    */
   runSubgraph?: (graph: Graph, feeds: Map<string, RtTensor>) => RtTensor[];
+  /**
+   * Whether the kernel may write its output over input `index`'s data: true only when this node is the
+   * input's last reader and no other value shares its buffer (set by the engine when nothing outside it
+   * can see intermediates). Only for kernels that read element i before writing element i.
+   */
+  canOverwrite?: (index: number) => boolean;
 }
 
 export interface KernelConfig {
