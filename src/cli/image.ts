@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
+import { createRequire } from 'node:module';
+import type * as jpegJs from 'jpeg-js';
+import type * as pngJs from 'pngjs';
 import { BncError, DataType, ValueInfo, dtypeName } from '../ir/index.js';
 import { RtTensor } from '../runtime/kernel.js';
 
@@ -52,11 +53,14 @@ export function decodeImage(file: string): RgbaImage {
   const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   try {
     if (isPng) {
+      // Required here, not imported: the decoders take ~30 ms to load and most commands read no image.
+      const { PNG } = createRequire(import.meta.url)('pngjs') as typeof pngJs;
       const png = PNG.sync.read(bytes);
       if (png.width * png.height > MAX_MEGAPIXELS * 1e6) throw new Error(`${png.width}×${png.height} is larger than ${MAX_MEGAPIXELS} megapixels`);
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }
     if (isJpeg) {
+      const jpeg = createRequire(import.meta.url)('jpeg-js') as typeof jpegJs;
       const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_MEGAPIXELS, maxMemoryUsageInMB: 1024 });
       return { width: img.width, height: img.height, data: img.data };
     }

@@ -33,7 +33,8 @@ const relu: KernelConfig = {
   opType: 'Relu',
   run(ctx) {
     const x = requireInput(ctx, 0, 'input X');
-    const out = allocate(ctx.node, x.dtype, x.data.length);
+    // Over a dying float32 input, in place: no new buffer to fault in (each element is read, then written).
+    const out = x.data instanceof Float32Array && ctx.canOverwrite?.(0) ? x.data : allocate(ctx.node, x.dtype, x.data.length);
     // Integer Relu exists since opset 14.
     if (isBigArray(x.data)) {
       const o = out as BigArray;
@@ -151,7 +152,7 @@ const clip: KernelConfig = {
         else hi = floatValues(bound)[0]!;
       }
     }
-    const out = allocate(ctx.node, x.dtype, x.data.length);
+    const out = x.data instanceof Float32Array && ctx.canOverwrite?.(0) ? x.data : allocate(ctx.node, x.dtype, x.data.length);
     if (isBigArray(x.data)) {
       const o = out as BigArray;
       const d = x.data;

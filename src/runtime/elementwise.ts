@@ -296,7 +296,8 @@ function binaryKernel(opType: string, op: BinaryOp, arithmetic = true): KernelCo
       if (arithmetic) checkArithmeticType(ctx, a);
       if (op === ADD && sameFloat32Shape(a, b)) {
         // Residual adds: no broadcast, on worker threads too when large (see pointwise.ts).
-        const out = allocate(ctx.node, DataType.FLOAT, a.data.length) as Float32Array;
+        // Over a dying input when there is one (each element is read, then written).
+        const out = ctx.canOverwrite?.(0) ? (a.data as Float32Array) : ctx.canOverwrite?.(1) ? (b.data as Float32Array) : (allocate(ctx.node, DataType.FLOAT, a.data.length) as Float32Array);
         runPointwise({ op: 'add', x: a.data as Float32Array, y: b.data as Float32Array, out, count: out.length }, ctx.threads);
         return [{ dtype: DataType.FLOAT, dims: [...a.dims], data: out }];
       }

@@ -18,6 +18,7 @@ import { findKernel } from './kernels.js';
 import { threadsAvailable, withSharedOutputs } from './parallel.js';
 import { planConvFusion } from './fusion.js';
 import type { ConvAlgorithm } from './winograd.js';
+import { releaseBuffer, withBufferPool } from './bufferPool.js';
 
 // The pure-TypeScript inference engine: runs a graph node by node in topological order with the kernels
 // of src/runtime/kernels.ts. Values live in one map; each intermediate is dropped once its last reader
@@ -241,9 +242,13 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
 
   const intermediates = options.keepAll ? new Map<string, RtTensor>() : undefined;
   const produced: string[] = [];
+  // Buffers of released values are reused, and elementwise kernels may write over a dying input, only
+  // when nothing outside the engine can still hold an intermediate (no keepAll, no hooks).
+  const reuse = !options.keepAll && !options.beforeNode && !options.afterNode;
   // On several threads, kernel outputs go to shared memory so threaded kernels read their inputs in place.
-  withSharedOutputs(threads > 1 && threadsAvailable(threads), () => {
+  withSharedOutputs(threads > 1 && threadsAvailable(threads), () => withBufferPool(reuse, () => {
     runGraph({
+      buffers: reuse ? new Map() : undefined,
       graph,
       opset,
       threads,
@@ -257,7 +262,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
       afterNode: options.afterNode,
       fuse: options.fuse !== false && !options.keepAll && !options.beforeNode && !options.afterNode,
     });
-  });
+  }));
 
   const outputs = new Map<string, RtTensor>();
   for (const o of graph.outputs) {
@@ -282,6 +287,13 @@ interface GraphRun {
   intermediates?: Map<string, RtTensor>;
   produced?: string[];
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Top-level graph without keepAll or hooks: how many values (constants included) hold each buffer. A
+   * buffer whose count drops to 0 goes back to the buffer pool, and a kernel may overwrite an input whose
+   * buffer only that input holds (KernelContext.canOverwrite). Subgraphs run without: their values live
+   * only while their control-flow node runs.
+   */
+  buffers?: Map<ArrayBufferLike, number>;
   /** RunOptions' hooks; they see the nodes of subgraphs too. */
   beforeNode?: RunOptions['beforeNode'];
   afterNode?: RunOptions['afterNode'];
@@ -300,6 +312,21 @@ function runGraph(run: GraphRun): void {
   for (const list of reads) for (const v of list) remaining.set(v, (remaining.get(v) ?? 0) + 1);
   const graphOutputs = new Set(graph.outputs.map((o) => o.name));
   const lookup = (name: string) => values.get(name) ?? outer?.(name);
+  const { buffers } = run;
+  const hold = (t: RtTensor) => {
+    if (buffers) buffers.set(t.data.buffer, (buffers.get(t.data.buffer) ?? 0) + 1);
+  };
+  const release = (t: RtTensor) => {
+    if (!buffers) return;
+    const left = (buffers.get(t.data.buffer) ?? 1) - 1;
+    if (left > 0) {
+      buffers.set(t.data.buffer, left);
+      return;
+    }
+    buffers.delete(t.data.buffer);
+    releaseBuffer(t.data);
+  };
+  if (buffers) for (const t of values.values()) hold(t);
   const runSubgraph = (sub: Graph, feeds: Map<string, RtTensor>): RtTensor[] => {
     const subValues = new Map<string, RtTensor>();
     const subConstants = new Set<string>();
@@ -319,21 +346,27 @@ function runGraph(run: GraphRun): void {
     });
   };
 
+  const drop = (name: string) => {
+    const t = values.get(name);
+    if (!t) return;
+    values.delete(name);
+    release(t);
+  };
   const fusion = run.fuse ? planConvFusion(order, reads, graphOutputs) : undefined;
-  const release = (index: number): void => {
+  const releaseReads = (index: number): void => {
     for (const name of reads[index]!) {
       // Outer values are not in this map: deleting them here is a no-op, their own graph releases them.
       if (constants.has(name) || graphOutputs.has(name)) continue;
       const left = (remaining.get(name) ?? 1) - 1;
       remaining.set(name, left);
-      if (left <= 0) values.delete(name);
+      if (left <= 0) drop(name);
     }
   };
 
   order.forEach((node, index) => {
     if (fusion?.skips(index)) {
       // Fused into an earlier Conv, which produced this node's output: only its reads are counted.
-      release(index);
+      releaseReads(index);
       run.onProgress?.(index + 1, order.length);
       return;
     }
@@ -346,6 +379,17 @@ function runGraph(run: GraphRun): void {
     });
     const ctx: KernelContext = { node, opset, inputs: nodeInputs, attrs: new AttributeReader(node), threads, convAlgorithm: run.convAlgorithm, runSubgraph };
     if (fusion) ctx.convEpilogue = fusion.request(index, lookup, opset);
+    if (buffers) {
+      ctx.canOverwrite = (i: number) => {
+        const name = node.inputs[i];
+        const t = nodeInputs[i];
+        if (!name || !t || constants.has(name) || graphOutputs.has(name) || values.get(name) !== t) return false;
+        // This node holds every remaining read, and no other value (a Reshape's view, say) shares the buffer.
+        let readsHere = 0;
+        for (const r of reads[index]!) if (r === name) readsHere++;
+        return remaining.get(name) === readsHere && buffers.get(t.data.buffer) === 1;
+      };
+    }
     run.beforeNode?.(node, nodeInputs);
     let results: RtTensor[];
     try {
@@ -362,14 +406,16 @@ function runGraph(run: GraphRun): void {
       if (!name) return;
       const r = results[i];
       if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
+      // A name set twice (not valid SSA) keeps its old buffer's count: counts may only err high.
+      if (!values.has(name)) hold(r);
       values.set(name, r);
       run.produced?.push(name);
       run.intermediates?.set(name, r);
     });
-    release(index);
+    releaseReads(index);
     // Outputs nobody reads (e.g. BN's optional statistics) are dropped at once.
     for (const name of node.outputs) {
-      if (name && !remaining.has(name) && !graphOutputs.has(name)) values.delete(name);
+      if (name && !remaining.has(name) && !graphOutputs.has(name)) drop(name);
     }
     run.onProgress?.(index + 1, order.length);
   });

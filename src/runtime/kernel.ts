@@ -36,6 +36,12 @@ export interface KernelContext {
    * stands for the last fused node's output), or undefined when the fused nodes must run by themselves.
    */
   convEpilogue?: (outputDims: number[]) => EpilogueSpec | undefined;
+  /**
+   * Whether the kernel may write its output over input `index`'s data: true only when this node is the
+   * input's last reader and no other value shares its buffer (set by the engine when nothing outside it
+   * can see intermediates). Only for kernels that read element i before writing element i.
+   */
+  canOverwrite?: (index: number) => boolean;
 }
 
 export interface KernelConfig {

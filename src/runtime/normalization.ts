@@ -83,7 +83,8 @@ const batchNormalization: KernelConfig = {
       useVar = batchVar;
     }
 
-    const out = floatOutput(xData.length);
+    // Over a dying input, in place (the statistics above are taken first; each element is read, then written).
+    const out = ctx.canOverwrite?.(0) ? xData : floatOutput(xData.length);
     const a = new Float64Array(channels);
     const b = new Float64Array(channels);
     for (let c = 0; c < channels; c++) {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { takeFloat32 } from './bufferPool.js';
 import { MatrixOperand, applyToBlock, sgemm } from './gemmCore.js';
 import type { ConvEpilogue } from './epilogue.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
@@ -74,7 +75,7 @@ export function isShared(a: Float32Array): boolean {
 }
 
 export function sharedFloat32(length: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+  return takeFloat32(length, true) ?? new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 
 /** Below this many elements an output is not worth a SharedArrayBuffer of its own. */
@@ -98,7 +99,7 @@ export function withSharedOutputs<T>(on: boolean, body: () => T): T {
 
 /** A zeroed float32 output buffer: shared when a threaded run is in progress and it is large. */
 export function floatOutput(length: number): Float32Array {
-  return sharedOutputs && length >= MIN_SHARED_OUTPUT ? sharedFloat32(length) : new Float32Array(length);
+  return sharedOutputs && length >= MIN_SHARED_OUTPUT ? sharedFloat32(length) : (takeFloat32(length, false) ?? new Float32Array(length));
 }
 
 /** The array itself when it is shared, else a shared copy. */

@@ -67,6 +67,10 @@ const maxPool: KernelConfig = {
     const inPlane = inD * inH * inW;
     const outPlane = outD * outH * outW;
     const out = floatOutput(planes * outPlane);
+    if (!wantIndices && !hasNaNOrNegativeZero(new Int32Array(data.buffer, data.byteOffset, data.length))) {
+      maxPoolValues(data, out, planes, g, lo, hi);
+      return [floatTensor([p.x.dims[0]!, p.x.dims[1]!, ...realOutputShape(g)], out)];
+    }
     // Flat input index of each output's maximum (only filled when the Indices output is wanted).
     const argmax = wantIndices ? new Float64Array(planes * outPlane) : undefined;
     const row = new Float32Array(outW);
@@ -124,6 +128,71 @@ const maxPool: KernelConfig = {
     return results;
   },
 };
+
+/**
+ * Whether the float32 bits hold a NaN or a -0. Without either, two equal floats have equal bits, so the
+ * maximum of a window does not depend on which tap came first (onnxruntime keeps the first): MaxPool can
+ * then take a plain running maximum (maxPoolValues).
+ */
+function hasNaNOrNegativeZero(bits: Int32Array): boolean {
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    if (b === -2147483648 || (b & 0x7fffffff) > 0x7f800000) return true;
+  }
+  return false;
+}
+
+/**
+ * MaxPool values without indices, for inputs free of NaN and -0 (see hasNaNOrNegativeZero): a running
+ * maximum per output row, with no per-tap bookkeeping. Windows that read no input (dilated windows can
+ * miss it) give the lowest float, as onnxruntime does.
+ */
+function maxPoolValues(data: Float32Array, out: Float32Array, planes: number, g: WindowGeometry, lo: Int32Array, hi: Int32Array): void {
+  const [inD, inH, inW] = g.input as [number, number, number];
+  const [outD, outH, outW] = g.output as [number, number, number];
+  const [kD, kH, kW] = g.kernel as [number, number, number];
+  const [sD, sH, sW] = g.strides as [number, number, number];
+  const [dD, dH, dW] = g.dilations as [number, number, number];
+  const [pD, pH] = g.padBegin as [number, number, number];
+  const pW = g.padBegin[2]!;
+  const inPlane = inD * inH * inW;
+  const outPlane = outD * outH * outW;
+  // Outputs along W that some tap along W reaches inside the input.
+  const covered = new Uint8Array(outW);
+  for (let kw = 0; kw < kW; kw++) covered.fill(1, lo[kw]!, Math.max(lo[kw]!, hi[kw]!));
+  const row = new Float32Array(outW);
+  for (let plane = 0; plane < planes; plane++) {
+    const inBase = plane * inPlane;
+    for (let od = 0; od < outD; od++) {
+      for (let oh = 0; oh < outH; oh++) {
+        row.fill(-Infinity);
+        let taps = false;
+        for (let kd = 0; kd < kD; kd++) {
+          const id = od * sD - pD + kd * dD;
+          if (id < 0 || id >= inD) continue;
+          for (let kh = 0; kh < kH; kh++) {
+            const ih = oh * sH - pH + kh * dH;
+            if (ih < 0 || ih >= inH) continue;
+            taps = true;
+            const rowBase = inBase + (id * inH + ih) * inW - pW;
+            for (let kw = 0; kw < kW; kw++) maxInto(row, data, rowBase + lo[kw]! * sW + kw * dW, sW, lo[kw]!, hi[kw]!);
+          }
+        }
+        for (let ow = 0; ow < outW; ow++) if (!taps || !covered[ow]) row[ow] = LOWEST_FLOAT32;
+        out.set(row, plane * outPlane + (od * outH + oh) * outW);
+      }
+    }
+  }
+}
+
+/** row[ow] = max(row[ow], data[i]) for ow in [from, to), i stepping by `step` (its own function: V8 optimizes it once). */
+function maxInto(row: Float32Array, data: Float32Array, i: number, step: number, from: number, to: number): void {
+  for (let ow = from; ow < to; ow++, i += step) {
+    const v = data[i]!;
+    const r = row[ow]!;
+    row[ow] = v > r ? v : r;
+  }
+}
 
 const averagePool: KernelConfig = {
   opType: 'AveragePool',

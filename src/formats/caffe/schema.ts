@@ -1,6 +1,7 @@
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 
 // proto/caffe.proto sits at the package root; this file is at src/formats/caffe (or dist/formats/caffe
 // once built), three folders down either way.
@@ -11,7 +12,9 @@ let root: protobuf.Root | undefined;
 /** The caffe.* message types, loaded once (keepCase: field names as in prototxt files). */
 export function caffeSchema(): protobuf.Root {
   if (!root) {
-    root = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: true });
+    // Required on first use, not imported: protobufjs takes ~50 ms to load, and only Caffe files need it.
+    const { Root } = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+    root = new Root().loadSync(PROTO_FILE, { keepCase: true });
     root.resolveAll();
   }
   return root;
