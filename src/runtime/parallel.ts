@@ -4,6 +4,7 @@ import { debuglog } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { MatrixOperand, sgemm } from './gemmCore.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
+import { noteSharedBytes } from './sharedGarbage.js';
 import { CONTROL_SLOTS, DONE_CHUNKS, FAILED_CHUNK, NEXT_CHUNK, WORKER_CHUNKS, GemmJob, JobMessage, ParallelJob, workOn } from './parallelTasks.js';
 
 // Worker threads for the heavy kernels. runModel is synchronous, so the calling thread never yields to
@@ -73,6 +74,7 @@ export function isShared(a: Float32Array): boolean {
 }
 
 export function sharedFloat32(length: number): Float32Array {
+  noteSharedBytes(length * Float32Array.BYTES_PER_ELEMENT, 'major');
   return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 

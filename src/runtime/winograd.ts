@@ -40,11 +40,12 @@ const transformedWeights = new WeakMap<Float32Array, Map<number, Float32Array>>(
  * U[ξ][m][c] for ξ = 0..15 (row-major over the 4×4 transform points), from weights W [M, C, 3, 3] (one
  * group's slice at `offset`). Cached per weight array and offset: a model's weights are transformed once.
  */
-function weightTransform(w: Float32Array, offset: number, M: number, C: number): Float32Array {
+function weightTransform(w: Float32Array, offset: number, M: number, C: number, shared: boolean): Float32Array {
   let cache = transformedWeights.get(w);
   const cached = cache?.get(offset);
   if (cached) return cached;
-  const u = new Float32Array(16 * M * C);
+  // Made in shared memory when the conv runs threaded, so the workers read the cached copy itself.
+  const u = shared ? sharedFloat32(16 * M * C) : new Float32Array(16 * M * C);
   const t = new Float64Array(12);
   for (let m = 0; m < M; m++) {
     for (let c = 0; c < C; c++) {
@@ -111,7 +112,7 @@ export function winogradConv3x3(a: WinogradArgs): void {
   const threaded = a.threads > 1;
   const alloc = (n: number) => (threaded ? sharedFloat32(n) : new Float32Array(n));
 
-  let u = weightTransform(a.w, a.wOffset, M, C);
+  let u = weightTransform(a.w, a.wOffset, M, C, threaded);
   if (threaded) u = shareConstant(u);
 
   // V[ξ][c][p]: the input transform of every tile of every channel.
