@@ -6,6 +6,7 @@ import { takeFloat32 } from './bufferPool.js';
 import { MatrixOperand, applyToBlock, sgemm } from './gemmCore.js';
 import type { ConvEpilogue } from './epilogue.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
+import { noteSharedBytes } from './sharedGarbage.js';
 import { CONTROL_SLOTS, DONE_CHUNKS, FAILED_CHUNK, NEXT_CHUNK, WORKER_CHUNKS, GemmJob, JobMessage, ParallelJob, workOn } from './parallelTasks.js';
 
 // Worker threads for the heavy kernels. runModel is synchronous, so the calling thread never yields to
@@ -75,7 +76,10 @@ export function isShared(a: Float32Array): boolean {
 }
 
 export function sharedFloat32(length: number): Float32Array {
-  return takeFloat32(length, true) ?? new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+  const pooled = takeFloat32(length, true);
+  if (pooled) return pooled;
+  noteSharedBytes(length * Float32Array.BYTES_PER_ELEMENT, 'major');
+  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 
 /** Below this many elements an output is not worth a SharedArrayBuffer of its own. */

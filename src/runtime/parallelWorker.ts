@@ -2,6 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { sgemm } from './gemmCore.js';
 import { DW_GEOMETRY_LENGTH, depthwisePlanes } from './depthwise.js';
 import { JobMessage, workOn } from './parallelTasks.js';
+import { noteSharedBytes } from './sharedGarbage.js';
 
 // Entry point of a runtime worker thread (started by src/runtime/parallel.ts): claims chunks of every
 // job it is sent until the job has none left. Failures are recorded in the job's control array, where
@@ -29,5 +30,20 @@ function warmUp(): void {
   for (let i = 0; i < 40; i++) depthwisePlanes(g, x, w, y, 0, 8);
 }
 
+// Every job arrives as a structured clone: each SharedArrayBuffer it names becomes a new object in this
+// isolate, which holds the buffer's memory until this isolate collects it (see sharedGarbage.ts).
+/** Bytes of the typed arrays a job names (its fields, and the fields of its operands such as a GEMM's a and b). */
+function jobArrayBytes(message: JobMessage): number {
+  let bytes = 0;
+  for (const v of Object.values(message.job)) {
+    if (ArrayBuffer.isView(v)) bytes += v.byteLength;
+    else if (v && typeof v === 'object') for (const w of Object.values(v)) if (ArrayBuffer.isView(w)) bytes += w.byteLength;
+  }
+  return bytes;
+}
+
 warmUp();
-parentPort?.on('message', (message: JobMessage) => workOn(message, true));
+parentPort?.on('message', (message: JobMessage) => {
+  workOn(message, true);
+  noteSharedBytes(jobArrayBytes(message), 'minor');
+});
