@@ -110,3 +110,22 @@ export function maxRelError(a, b) {
   }
   return maxRef > 0 ? maxDiff / maxRef : maxDiff;
 }
+
+/**
+ * Several commands ([command, args] pairs) run in alternation, `runs` rounds (a, b, a, b, ...), so a
+ * change in the machine's load hits all of them alike. Per command: median and best wall time (ms), every
+ * time, and the largest peak RSS (MiB, null when it cannot be measured).
+ */
+export function measureCommandsAlternating(commands, runs, options) {
+  const samples = commands.map(() => []);
+  for (let r = 0; r < runs; r++) {
+    commands.forEach(([command, args], k) => samples[k].push(measureCommand(command, args, options)));
+  }
+  return samples.map((s) => ({
+    runs,
+    medianMs: median(s.map((x) => x.wallMs)),
+    bestMs: Math.min(...s.map((x) => x.wallMs)),
+    timesMs: s.map((x) => x.wallMs),
+    peakRssMiB: s.some((x) => x.peakRssMiB === null) ? null : Math.max(...s.map((x) => x.peakRssMiB)),
+  }));
+}
