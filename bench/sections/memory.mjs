@@ -10,8 +10,8 @@ const MEMORY_MODULE = path.join(ROOT, 'bench', 'memory.mjs');
 
 /**
  * bench/memory.mjs exports `measureMemory({ root, dist, cli, out, log })` (or a default export), which
- * resolves to rows { name, result, detail, ...data }; rows that hold `peakRssToWeightBytes` are checked
- * against the ≤ 2.5 target in the targets table. A row may carry `failed` or `skipped` (the reason).
+ * resolves to rows { name, result, detail, ...data }; rows that hold `ratio` (peak RSS / weight bytes) are
+ * checked against the ≤ 2.5 target in the targets table. A row may carry `failed` or `skipped` (the reason).
  */
 export async function run({ rows, skip, fail }) {
   const section = 'memory';
