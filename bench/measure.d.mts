@@ -7,7 +7,7 @@ export function timeRuns(
 ): Promise<{ runs: number; medianMs: number; bestMs: number; timesMs: number[] }>;
 export function timeRunsAlternating(
   fns: (() => unknown)[],
-  options?: { warmup?: number; maxRuns?: number; budgetMs?: number },
+  options?: { warmup?: number; minRuns?: number; maxRuns?: number; budgetMs?: number },
 ): Promise<{ runs: number; medianMs: number; bestMs: number; timesMs: number[] }[]>;
 export function measureCommand(
   command: string,
