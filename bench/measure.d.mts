@@ -7,7 +7,7 @@ export function timeRuns(
 ): Promise<{ runs: number; medianMs: number; bestMs: number; timesMs: number[] }>;
 export function timeRunsAlternating(
   fns: (() => unknown)[],
-  options?: { warmup?: number; maxRuns?: number; budgetMs?: number },
+  options?: { warmup?: number; minRuns?: number; maxRuns?: number; budgetMs?: number },
 ): Promise<{ runs: number; medianMs: number; bestMs: number; timesMs: number[] }[]>;
 export function measureCommand(
   command: string,
@@ -21,3 +21,8 @@ export function measureCommandRuns(
   options?: { cwd?: string },
 ): { runs: number; medianMs: number; bestMs: number; peakRssMiB: number | null; stdout: string };
 export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number;
+export function measureCommandsAlternating(
+  commands: [string, string[]][],
+  runs: number,
+  options?: { cwd?: string },
+): { runs: number; medianMs: number; bestMs: number; timesMs: number[]; peakRssMiB: number | null }[];

@@ -34,9 +34,9 @@ export async function timeRuns(fn, { warmup = 1, maxRuns = 5, budgetMs = 10_000 
 /**
  * Time several functions in alternation (a, b, a, b, ...), so that a change in the machine's load during
  * the measurement hits all of them alike: `warmup` untimed rounds, then timed rounds until `maxRuns`
- * rounds are done or `budgetMs` has passed. One result per function, as timeRuns gives.
+ * rounds are done or, once `minRuns` are, `budgetMs` has passed. One result per function, as timeRuns gives.
  */
-export async function timeRunsAlternating(fns, { warmup = 1, maxRuns = 5, budgetMs = 10_000 } = {}) {
+export async function timeRunsAlternating(fns, { warmup = 1, minRuns = 1, maxRuns = 5, budgetMs = 10_000 } = {}) {
   for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
   const times = fns.map(() => []);
   const start = performance.now();
@@ -46,7 +46,7 @@ export async function timeRunsAlternating(fns, { warmup = 1, maxRuns = 5, budget
       await fns[k]();
       times[k].push(performance.now() - t0);
     }
-  } while (times[0].length < maxRuns && performance.now() - start < budgetMs);
+  } while (times[0].length < maxRuns && (times[0].length < minRuns || performance.now() - start < budgetMs));
   return times.map((t) => ({ runs: t.length, medianMs: median(t), bestMs: Math.min(...t), timesMs: t }));
 }
 
@@ -109,4 +109,23 @@ export function maxRelError(a, b) {
     if (r > maxRef) maxRef = r;
   }
   return maxRef > 0 ? maxDiff / maxRef : maxDiff;
+}
+
+/**
+ * Several commands ([command, args] pairs) run in alternation, `runs` rounds (a, b, a, b, ...), so a
+ * change in the machine's load hits all of them alike. Per command: median and best wall time (ms), every
+ * time, and the largest peak RSS (MiB, null when it cannot be measured).
+ */
+export function measureCommandsAlternating(commands, runs, options) {
+  const samples = commands.map(() => []);
+  for (let r = 0; r < runs; r++) {
+    commands.forEach(([command, args], k) => samples[k].push(measureCommand(command, args, options)));
+  }
+  return samples.map((s) => ({
+    runs,
+    medianMs: median(s.map((x) => x.wallMs)),
+    bestMs: Math.min(...s.map((x) => x.wallMs)),
+    timesMs: s.map((x) => x.wallMs),
+    peakRssMiB: s.some((x) => x.peakRssMiB === null) ? null : Math.max(...s.map((x) => x.peakRssMiB)),
+  }));
 }

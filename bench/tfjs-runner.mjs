@@ -131,11 +131,13 @@ export function buildTfjsRunner(tf, model) {
         steps.push((v) => v.set(out, tf.mean(v.get(x0), [1, 2], true)));
         break;
       case 'Flatten':
-        // Only after a global pool: NHWC [N,1,1,C] and NCHW [N,C,1,1] flatten to the same [N,C].
+        if (int(node, 'axis', 1) !== 1) throw new Error(`tfjs runner: Flatten '${node.name}' with axis other than 1`);
+        // ONNX flattens NCHW order: a spatial map (VGG's pool5) goes back to NCHW first; after a global pool,
+        // NHWC [N,1,1,C] and NCHW [N,C,1,1] flatten alike.
         steps.push((v) => {
           const x = v.get(x0);
-          if (x.shape[1] !== 1 || x.shape[2] !== 1) throw new Error(`tfjs runner: Flatten '${node.name}' of a spatial map`);
-          v.set(out, tf.reshape(x, [x.shape[0], x.shape[3]]));
+          const nchw = x.shape[1] === 1 && x.shape[2] === 1 ? x : tf.transpose(x, [0, 3, 1, 2]);
+          v.set(out, tf.reshape(nchw, [x.shape[0], x.shape[1] * x.shape[2] * x.shape[3]]));
         });
         break;
       case 'Gemm': {

@@ -9,6 +9,7 @@ import { AttributeType, Model, Node, Tensor, floatAttr, intAttr, intsAttr } from
 import { serializeOnnx } from '../src/formats/onnx/index.js';
 import { countFlops } from '../bench/flops.mjs';
 import { buildResNet50 } from '../bench/resnet50.mjs';
+import { buildVgg16 } from '../bench/vgg16.mjs';
 import { buildTfjsRunner, loadTfjs } from '../bench/tfjs-runner.mjs';
 import { maxRelError, measureCommand } from '../bench/measure.mjs';
 import { runOrt } from './helpers/ort.js';
@@ -133,7 +134,49 @@ describe('bench ResNet-50 builder', () => {
   });
 });
 
+describe('bench VGG-16 builder', () => {
+  it("has configuration D's 138,357,544 parameters and a 15.47 GMAC forward pass", () => {
+    const model = buildVgg16({ seed: 1 });
+    const params = model.graph.initializers.reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0);
+    // Simonyan & Zisserman, table 2: 138 M; torchvision's vgg16 (the same layers) counts 138,357,544.
+    expect(params).toBe(138_357_544);
+    const macs = countFlops(model, [1, 3, 224, 224]).flops / 2;
+    expect(Math.abs(macs / 15.47e9 - 1)).toBeLessThan(0.005);
+    expect(model.graph.nodes.filter((n) => n.opType === 'Conv')).toHaveLength(13);
+  });
+});
+
 describe('bench tfjs peer runner', () => {
+  it('flattens a spatial map in ONNX (NCHW) order, as VGG-16 does before its first Gemm', async () => {
+    const tf = await loadTfjs();
+    const next = rng(5);
+    const dims = [2, 3, 6, 6];
+    const model = buildModel({
+      nodes: [
+        op('Conv', 'conv', ['input', 'conv.w', 'conv.b'], [intsAttr('kernel_shape', [3, 3]), intsAttr('pads', [1, 1, 1, 1])]),
+        op('MaxPool', 'pool', ['conv'], [intsAttr('kernel_shape', [2, 2]), intsAttr('strides', [2, 2])]),
+        op('Flatten', 'flat', ['pool'], [intAttr('axis', 1)]),
+        op('Gemm', 'fc', ['flat', 'fc.w', 'fc.b'], [intAttr('transB', 1)]),
+      ],
+      inputs: [floatInput('input', dims)],
+      outputs: ['fc'],
+      initializers: [
+        f32('conv.w', [4, 3, 3, 3], random(108, next, 0.4)),
+        f32('conv.b', [4], random(4, next, 0.1)),
+        f32('fc.w', [5, 36], random(180, next, 0.3)),
+        f32('fc.b', [5], random(5, next, 0.1)),
+      ],
+    });
+    const input = random(2 * 3 * 6 * 6, rng(6));
+    const runner = buildTfjsRunner(tf, model);
+    const got = runner.run(input, dims);
+    runner.dispose();
+    const want = (await runOrt(serializeOnnx(model), { input: { data: input, dims } })).fc!;
+    expect(got.dims).toEqual(want.dims);
+    expect(maxRelError(got.data, want.data)).toBeLessThan(1e-5);
+  });
+
+
   it('computes what onnxruntime computes on the same graph and weights', async () => {
     const tf = await loadTfjs();
     const { model } = smallCnn();
