@@ -1,5 +1,5 @@
 import type { ConvEpilogue } from './epilogue.js';
-import { runJob, sharedFloat32, threadsAvailable } from './parallel.js';
+import { isShared, runJob, sharedFloat32, threadsAvailable } from './parallel.js';
 import { WindowGeometry } from './windowGeometry.js';
 import { WinogradJob, WinogradPlan, WinogradTile, transformWeights, winogradRows } from './winogradKernels.js';
 
@@ -98,8 +98,8 @@ export function directCost(C: number, M: number, OH: number, OW: number, batch: 
  * 512@7, where F(4×4) has only 4 tiles and ran 1.06–1.08× direct (the model says 1.07×);
  * TRANSFORM_COST = 4 from 64@56 (F(4×4) 2.9–3.6×, model 3.2×); then 128@28 F(4×4) 3.2–3.5× (model 3.2×),
  * 256@14 F(4×4) 2.1–2.2× (model 2.0×), 512@7 F(2×2) 1.3–1.4× (model 1.26×). On 2 threads the ratios were
- * within that noise of the one-thread ones (the Winograd tiles split across threads as the GEMMs do), so
- * `threads` does not enter the rule. The margin (1.2×) keeps every ResNet-50 / VGG-16 layer the rule
+ * 0.8–1.2× the one-thread ones, above 1.2× wherever the rule picks Winograd (the tiles split across
+ * threads as the GEMMs do), so `threads` does not enter the rule. The margin (1.2×) keeps every ResNet-50 / VGG-16 layer the rule
  * picks Winograd for above the measured direct time (bench/winograd.mjs prints the picks beside the
  * ratios).
  */
@@ -165,7 +165,7 @@ export interface WinogradArgs {
   group?: number;
   g: WindowGeometry;
   tile: WinogradTile;
-  /** Threads to use; > 1 only when x and out are shared (SharedArrayBuffer). */
+  /** Threads to use; used only when x and out are shared (SharedArrayBuffer). */
   threads: number;
   /** Called once per finished contiguous output range (see epilogue.ts). */
   epilogue?: ConvEpilogue;
@@ -191,7 +191,8 @@ export function winogradConv3x3(a: WinogradArgs): void {
   const rows = batch * tilesH;
   const perBlock = rowsPerBlock(tile, tilesW, a.tilesPerBlock);
   const blocks = Math.ceil(rows / perBlock);
-  const threaded = a.threads > 1 && threadsAvailable(a.threads);
+  // Workers see only shared memory: unshared operands keep the work on this thread.
+  const threaded = a.threads > 1 && isShared(a.x) && isShared(a.out) && threadsAvailable(a.threads);
   for (let gi = 0; gi < group; gi++) {
     const plan: WinogradPlan = {
       tile, H, W, OH, OW, padTop: a.g.padBegin[1]!, padLeft: a.g.padBegin[2]!, tilesH, tilesW, batch, C, M,
