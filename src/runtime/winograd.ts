@@ -1,5 +1,5 @@
 import type { ConvEpilogue } from './epilogue.js';
-import { runJob, sharedFloat32, threadsAvailable } from './parallel.js';
+import { isShared, runJob, sharedFloat32, threadsAvailable } from './parallel.js';
 import { WindowGeometry } from './windowGeometry.js';
 import { WinogradJob, WinogradPlan, WinogradTile, transformWeights, winogradRows } from './winogradKernels.js';
 
@@ -46,8 +46,9 @@ export const WINOGRAD_MIN_CHANNELS = 16;
 /**
  * Tiles per block, whole tile rows (see winogradConv3x3): each block's a² GEMMs pack their U[ξ] slices
  * again, so blocks must be wide enough to amortize that, while the block's V (a²·C·tiles floats) and
- * products (a²·M·tiles) are reused right after they are written. 128 (F(2×2)) and 64 (F(4×4)) were the
- * best of 16 to 256 on the ResNet-50 / VGG-16 layers of bench/winograd.mjs (one thread).
+ * products (a²·M·tiles) are reused right after they are written. Measured on one thread over 16 to 256
+ * tiles on ResNet-50 / VGG-16 layers: 16–32 lost 10–40% to packing; from 48 up the differences were
+ * within the loaded machine's noise, F(2×2) leaning to 128–192 and F(4×4) (2.25× the V per tile) to 48–96.
  */
 export const TILES_PER_BLOCK: Record<WinogradTile, number> = { 2: 128, 4: 64 };
 
@@ -93,15 +94,16 @@ export function directCost(C: number, M: number, OH: number, OW: number, batch: 
  *   - direct below WINOGRAD_MIN_CHANNELS input or output channels;
  *   - else the cheaper Winograd tile (F(4×4) only if ≤ 0.9× the cost of F(2×2)), if it is predicted at
  *     least 1.2× faster than direct; else direct.
- * The two constants were fitted to one-thread measurements of bench/winograd.mjs (2026-11-29, 2-core
- * Xeon, Node 20, machine shared and loaded, medians of alternating runs): PACK_COST = 7 from ResNet-50
- * 512@7, where F(4×4) has only 4 tiles and ran 1.06–1.08× direct (the model says 1.07×);
- * TRANSFORM_COST = 4 from 64@56 (F(4×4) 2.9–3.6×, model 3.2×); then 128@28 F(4×4) 3.2–3.5× (model 3.2×),
- * 256@14 F(4×4) 2.1–2.2× (model 2.0×), 512@7 F(2×2) 1.3–1.4× (model 1.26×). On 2 threads the ratios were
- * within that noise of the one-thread ones (the Winograd tiles split across threads as the GEMMs do), so
- * `threads` does not enter the rule. The margin (1.2×) keeps every ResNet-50 / VGG-16 layer the rule
- * picks Winograd for above the measured direct time (bench/winograd.mjs prints the picks beside the
- * ratios).
+ * The two constants were fitted to one-thread measurements of bench/winograd.mjs and of the same layers
+ * timed alone (2026-11-29, 2-core Xeon, Node 20, machine shared and loaded, medians of alternating runs,
+ * ranges over 3 to 5 runs): PACK_COST = 7 from ResNet-50 512@7, where F(4×4) has only 4 tiles per plane and
+ * ran 0.8–1.3× direct (model 1.07×); TRANSFORM_COST = 4 from 64@56, F(4×4) 2.4–3.7× (model 3.2×); checked
+ * on 128@28 F(4×4) 3.2–3.8× (model 3.2×), 256@14 F(4×4) 1.4–2.2× (model 2.0×), 512@7 F(2×2) 1.2–1.7×
+ * (model 1.25×), VGG-16's 64 to 512 channel layers F(4×4) 2.3–3.9× (model 3.2–3.5×) and 3→64@224, where
+ * F(4×4) ran 0.8× and the channel minimum keeps direct. On 2 threads the ratios were 0.7–1.4× the
+ * one-thread ones and never below 1.18× where the rule picks Winograd (the tiles split across threads as
+ * the GEMMs do), so `threads` does not enter the rule. No layer of ResNet-50 or VGG-16 where the rule
+ * picks Winograd measured slower than direct (the README's Benchmarks list every layer).
  */
 export function autoWinogradTile(C: number, M: number, OH: number, OW: number, batch: number, threads: number): WinogradTile | 0 {
   void threads;
@@ -165,7 +167,7 @@ export interface WinogradArgs {
   group?: number;
   g: WindowGeometry;
   tile: WinogradTile;
-  /** Threads to use; > 1 only when x and out are shared (SharedArrayBuffer). */
+  /** Threads to use; used only when x and out are shared (SharedArrayBuffer). */
   threads: number;
   /** Called once per finished contiguous output range (see epilogue.ts). */
   epilogue?: ConvEpilogue;
@@ -191,7 +193,8 @@ export function winogradConv3x3(a: WinogradArgs): void {
   const rows = batch * tilesH;
   const perBlock = rowsPerBlock(tile, tilesW, a.tilesPerBlock);
   const blocks = Math.ceil(rows / perBlock);
-  const threaded = a.threads > 1 && threadsAvailable(a.threads);
+  // Workers see only shared memory: unshared operands keep the work on this thread.
+  const threaded = a.threads > 1 && isShared(a.x) && isShared(a.out) && threadsAvailable(a.threads);
   for (let gi = 0; gi < group; gi++) {
     const plan: WinogradPlan = {
       tile, H, W, OH, OW, padTop: a.g.padBegin[1]!, padLeft: a.g.padBegin[2]!, tilesH, tilesW, batch, C, M,

@@ -232,6 +232,20 @@ describe('Winograd F(2x2, 3x3) and F(4x4, 3x3)', () => {
     expect(winogradTileFor(g, 64, 64, 1, 1)).toBe(autoWinogradTile(64, 64, 56, 56, 1, 1));
   });
 
+  it("the cost rule's picks on ResNet-50 / VGG-16 layers are those that measured faster than direct", () => {
+    // bench/winograd.mjs (README, Benchmarks): 3 input channels lost with both tiles; F(4×4) at 512@7
+    // (4 tiles per plane) measured as low as 0.84× direct at batch 1, F(2×2) 1.18–1.69×.
+    expect(autoWinogradTile(3, 64, 224, 224, 1, 1)).toBe(0);
+    expect(autoWinogradTile(512, 512, 7, 7, 1, 1)).toBe(2);
+    expect(autoWinogradTile(512, 512, 7, 7, 1, 2)).toBe(2);
+    for (const [c, m, s] of [[64, 64, 56], [128, 128, 28], [64, 64, 224], [128, 128, 112], [256, 256, 56], [512, 512, 28]]) {
+      expect(autoWinogradTile(c!, m!, s!, s!, 1, 1), `${c}->${m}@${s}`).toBe(4);
+    }
+    // Below the channel minimum nothing is predicted to pay.
+    expect(autoWinogradTile(15, 512, 56, 56, 1, 1)).toBe(0);
+    expect(autoWinogradTile(512, 15, 56, 56, 1, 1)).toBe(0);
+  });
+
   it('Conv nodes with the algorithm forced agree with onnxruntime (groups, batch, bias, odd sizes)', async () => {
     const rand = rng(77);
     for (let trial = 0; trial < 8; trial++) {
