@@ -61,6 +61,16 @@ let defaultThreads = 1;
  */
 export function setDefaultThreads(threads: number): void {
   defaultThreads = Math.max(1, Math.floor(threads));
+  startThreads(defaultThreads);
+}
+
+/**
+ * Start the worker threads a run on `threads` threads will use, without waiting for them: they load and
+ * warm up on their own cores while the caller goes on (reading the model, say), so the first large Conv
+ * finds them ready. Nothing happens for threads <= 1 or where worker threads are unavailable.
+ */
+export function startThreads(threads: number): void {
+  if (threads > 1) threadsAvailable(threads);
 }
 
 /** Graph inputs the caller must feed: declared inputs that no initializer provides a default for. */
