@@ -380,8 +380,8 @@ function runGraph(run: GraphRun): void {
       if (!name) return;
       const r = results[i];
       if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
-      // A name set twice (not valid SSA) keeps its old buffer's count: counts may only err high.
-      if (!values.has(name)) hold(r);
+      // A name set twice (not valid SSA) leaves its old value's count as it was: counts may only err high.
+      hold(r);
       values.set(name, r);
       run.produced?.push(name);
       run.intermediates?.set(name, r);
