@@ -136,11 +136,11 @@ function phaseOf(stack) {
   if (engineAt >= 0) {
     const below = files.slice(engineAt + 1).find((f) => f !== 'dist/runtime/engine.js');
     if (below === 'dist/runtime/shapeInference.js' || fn('inferShapes')) return 'shape inference';
+    if (below && /^dist\/runtime\/(kernels?|bufferPool|parallel)\.js$/.test(below)) return 'engine bookkeeping (graph walk, values)';
     if (below && below.startsWith('dist/runtime/')) {
       const base = path.basename(below);
       return `kernel: ${KERNEL_FAMILY[base] ?? base.replace(/\.js$/, '')}`;
     }
-    if (below && below.startsWith('dist/ir/')) return 'engine bookkeeping (graph walk, values)';
     return 'engine bookkeeping (graph walk, values)';
   }
   if (has(/^dist\/runtime\/shapeInference\.js/) || has(/^dist\/passes\/shapeFacts\.js/)) return 'shape inference';

@@ -74,6 +74,16 @@ let defaultThreads = 1;
  */
 export function setDefaultThreads(threads: number): void {
   defaultThreads = Math.max(1, Math.floor(threads));
+  startThreads(defaultThreads);
+}
+
+/**
+ * Start the worker threads a run on `threads` threads will use, without waiting for them: they load and
+ * warm up on their own cores while the caller goes on (reading the model, say), so the first large Conv
+ * finds them ready. Nothing happens for threads <= 1 or where worker threads are unavailable.
+ */
+export function startThreads(threads: number): void {
+  if (threads > 1) threadsAvailable(threads);
 }
 
 /** Graph inputs the caller must feed: declared inputs that no initializer provides a default for. */
@@ -406,8 +416,8 @@ function runGraph(run: GraphRun): void {
       if (!name) return;
       const r = results[i];
       if (!r) throw kernelError(node, `output ${i} ('${name}') is not supported by bnc's ${node.opType} kernel`);
-      // A name set twice (not valid SSA) keeps its old buffer's count: counts may only err high.
-      if (!values.has(name)) hold(r);
+      // A name set twice (not valid SSA) leaves its old value's count as it was: counts may only err high.
+      hold(r);
       values.set(name, r);
       run.produced?.push(name);
       run.intermediates?.set(name, r);

@@ -5,7 +5,7 @@ import { OUTPUTS_HELP, RANDOM_WEIGHTS_HELP, openModelShowingProgress, outputsOpt
 import { BncError, dtypeName, withFile } from '../../ir/index.js';
 import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
 import { NpyData, NpyDtype, encodeNpy, npyDtypeOf, npyFileName } from '../../io/npy.js';
-import { RunResult, checkSupported, modelInputs } from '../../runtime/engine.js';
+import { RunResult, checkSupported, modelInputs, startThreads } from '../../runtime/engine.js';
 import { RtTensor } from '../../runtime/kernel.js';
 import { InputTensorReport } from '../../verify/report.js';
 import { prepareInputs, runWithShapeHint } from '../../verify/verify.js';
@@ -134,6 +134,7 @@ export function registerRun(program: Command): void {
         const inputFiles = flags.files;
         const threads = parseThreads(opts.threads);
         const convAlgorithm = parseConvAlgorithm(opts.convAlgorithm);
+        startThreads(threads); // workers warm up while the model is read
         // On worker threads, weights read into shared memory reach them without a copy.
         const model = openModelShowingProgress(out, file, {
           ...weightOptions(file, opts),
