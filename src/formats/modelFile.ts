@@ -7,10 +7,10 @@ import { BncError } from '../ir/index.js';
 export const MAX_PROTOBUF_BYTES = 2 ** 31 - 1;
 
 /**
- * Read a model file with the checks every format shares: exists, is a file, not empty, not over 2 GiB.
- * `shared`: the bytes land in a SharedArrayBuffer.
+ * The checks readModelBytes makes before reading (exists, is a file, not empty, not over 2 GiB), for a
+ * file read later: its errors come before any long work. Returns the file's stat.
  */
-export function readModelBytes(file: string, onProgress?: (doneBytes: number, totalBytes: number) => void, shared = false): Buffer {
+export function checkModelFile(file: string): fs.Stats {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -25,6 +25,15 @@ export function readModelBytes(file: string, onProgress?: (doneBytes: number, to
       { file, code: 'TOO_LARGE' },
     );
   }
+  return stat;
+}
+
+/**
+ * Read a model file with the checks every format shares: exists, is a file, not empty, not over 2 GiB.
+ * `shared`: the bytes land in a SharedArrayBuffer.
+ */
+export function readModelBytes(file: string, onProgress?: (doneBytes: number, totalBytes: number) => void, shared = false): Buffer {
+  const stat = checkModelFile(file);
   if (!shared && (!onProgress || stat.size < PROGRESS_MIN_BYTES)) return fs.readFileSync(file);
   // Large files are read in chunks so a progress bar can follow; the bytes land in one buffer all the same.
   const buf = shared ? Buffer.from(new SharedArrayBuffer(stat.size)) : Buffer.allocUnsafe(stat.size);

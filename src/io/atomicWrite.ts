@@ -35,15 +35,28 @@ export function checkOutputPath(out: string, options: OutputOptions = {}): void 
  * half-written file and a failure leaves nothing behind. `produce` may throw; then no file is created.
  */
 export function writeFileAtomic(out: string, produce: () => Uint8Array | string | readonly Uint8Array[], options: OutputOptions = {}): void {
+  stageFile(out, produce, options).commit();
+}
+
+/** A file written under a temporary name beside its destination, not yet renamed to it. */
+export interface StagedFile {
+  /** The temporary file (same folder as the destination). */
+  path: string;
+  /** Rename it to the destination (checked again first: see checkOutputPath). */
+  commit(): void;
+  /** Remove it (nothing is written). */
+  discard(): void;
+}
+
+/**
+ * The first half of writeFileAtomic: the data written to a temporary file beside `out`, to be read back
+ * (e.g. verified) before it is committed or discarded. Write failures become BncErrors naming `out`.
+ */
+export function stageFile(out: string, produce: () => Uint8Array | string | readonly Uint8Array[], options: OutputOptions = {}): StagedFile {
   checkOutputPath(out, options);
   const dir = path.dirname(path.resolve(out));
   const tmp = path.join(dir, `.${path.basename(out)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    const data = produce();
-    if (Array.isArray(data)) writeChunks(tmp, data as readonly Uint8Array[]);
-    else fs.writeFileSync(tmp, data as Uint8Array | string);
-    fs.renameSync(tmp, out);
-  } catch (e) {
+  const failed = (e: unknown): never => {
     fs.rmSync(tmp, { force: true });
     // A failed write (disk full, permissions, folder removed) is about the file, not a bug in bnc.
     const code = (e as NodeJS.ErrnoException | undefined)?.code;
@@ -51,7 +64,26 @@ export function writeFileAtomic(out: string, produce: () => Uint8Array | string 
       throw new BncError(`${out}: cannot write the file (${code}); nothing was written`, { file: out, code: 'WRITE_FAILED', cause: e });
     }
     throw e;
+  };
+  try {
+    const data = produce();
+    if (Array.isArray(data)) writeChunks(tmp, data as readonly Uint8Array[]);
+    else fs.writeFileSync(tmp, data as Uint8Array | string);
+  } catch (e) {
+    failed(e);
   }
+  return {
+    path: tmp,
+    commit: () => {
+      try {
+        checkOutputPath(out, options);
+        fs.renameSync(tmp, out);
+      } catch (e) {
+        failed(e);
+      }
+    },
+    discard: () => fs.rmSync(tmp, { force: true }),
+  };
 }
 
 /** Small pieces are gathered into one buffer of this size before a write; large ones are written as they are. */

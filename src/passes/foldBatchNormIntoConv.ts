@@ -36,7 +36,7 @@ export function foldBatchNormIntoConv(model: Model, options: PassOptions): PassR
       const producer = c.producer;
       const producerType = producer.opType;
       const affine = batchNormAffine(ix, bn) as BatchNormAffine;
-      const rounding = foldInto(ix, producer, affine, opset);
+      const rounding = foldInto(ix, producer, affine, opset, !!options.inPlace);
       // The folded producer now computes the BN's output under its name.
       const oldOutput = producer.outputs[0]!;
       ix.removeNode(bn);
@@ -69,7 +69,7 @@ interface Rounding {
 }
 
 /** Rewrite the producer's weight and bias; returns the float16 rounding it caused, if any. */
-function foldInto(ix: GraphIndex, producer: Node, affine: BatchNormAffine, opset: number): Rounding[] {
+function foldInto(ix: GraphIndex, producer: Node, affine: BatchNormAffine, opset: number, inPlace: boolean): Rounding[] {
   const weightSource = resolveConstant(ix, producer.inputs[1]!)!;
   const W = weightSource.tensor;
   const w = tensorToFloat64(W);
@@ -103,6 +103,16 @@ function foldInto(ix: GraphIndex, producer: Node, affine: BatchNormAffine, opset
 
   const rounding: Rounding[] = [];
   const storedW = storeValues(W.name, W.dtype, W.dims, w);
+  // In place: the folded values go into the array of an initializer only this node reads (the one
+  // replaceConstantInput then updates under its own name), so the old weights are not kept beside them.
+  const own = inPlace ? ix.initializer(producer.inputs[1]!) : undefined;
+  const ownData = own?.data;
+  const newData = storedW.tensor.data;
+  if (own && !ix.isGraphInput(own.name) && ix.useCount(own.name) === 1 && ownData && !Array.isArray(ownData) && !Array.isArray(newData) &&
+      ownData.constructor === newData.constructor && ownData.length === newData.length) {
+    (ownData as Float32Array).set(newData as Float32Array);
+    storedW.tensor.data = ownData;
+  }
   replaceConstantInput(ix, producer, 1, storedW.tensor, `${weightSource.chain[weightSource.chain.length - 1]}_bnfolded`);
   const storedB = storeValues('', foldedBias.dtype, foldedBias.dims, foldedBias.values);
   replaceConstantInput(ix, producer, 2, storedB.tensor, biasInput ? `${biasInput}_bnfolded` : `${nodeLabel(producer)}_bias_bnfolded`);

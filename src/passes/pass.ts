@@ -25,6 +25,12 @@ export interface PassOptions {
   stats?: AnalysisStats;
   /** fold-constants: largest tensor (in elements) a fold may produce; default DEFAULT_FOLD_MAX_ELEMENTS (1,048,576). */
   foldMaxElements?: number;
+  /**
+   * fold-bn: write a folded weight into the array of the initializer it replaces when only that node
+   * reads it, instead of a new array. For a caller that keeps no other use of the model's arrays (they
+   * may be views of the model file, shared with a clone): the weights then never exist twice.
+   */
+  inPlace?: boolean;
 }
 
 /** A pass rewrites the model in place and reports what it changed. */

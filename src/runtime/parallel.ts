@@ -6,7 +6,7 @@ import { takeFloat32 } from './bufferPool.js';
 import { MatrixOperand, applyToBlock, sgemm } from './gemmCore.js';
 import type { ConvEpilogue } from './epilogue.js';
 import { PointwiseJob, pointwiseRange } from './pointwise.js';
-import { noteSharedBytes } from './sharedGarbage.js';
+import { CollectMessage, noteSharedBytes } from './sharedGarbage.js';
 import { CONTROL_SLOTS, DONE_CHUNKS, FAILED_CHUNK, NEXT_CHUNK, WORKER_CHUNKS, GemmJob, JobMessage, ParallelJob, workOn } from './parallelTasks.js';
 
 // Worker threads for the heavy kernels. runModel is synchronous, so the calling thread never yields to
@@ -64,6 +64,22 @@ export async function closeThreadPool(): Promise<void> {
   const stopping = pool.map((w) => w.terminate());
   pool = [];
   await Promise.all(stopping);
+}
+
+/**
+ * A full collection in every started worker, waiting (up to `timeoutMs`) until each is done: the
+ * buffers their job messages named are then released in every isolate (see sharedGarbage.ts).
+ */
+export function collectGarbageInWorkers(timeoutMs = 2000): void {
+  if (!pool.length) return;
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const message: CollectMessage = { collect: done };
+  for (const w of pool) w.postMessage(message);
+  const deadline = performance.now() + timeoutMs;
+  for (let n = Atomics.load(done, 0); n < pool.length; n = Atomics.load(done, 0)) {
+    const left = deadline - performance.now();
+    if (left <= 0 || Atomics.wait(done, 0, n, left) === 'timed-out') break;
+  }
 }
 
 /** Whether `threads` > 1 can actually run on worker threads here. */

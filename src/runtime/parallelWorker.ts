@@ -2,7 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { sgemm } from './gemmCore.js';
 import { DW_GEOMETRY_LENGTH, depthwisePlanes } from './depthwise.js';
 import { JobMessage, workOn } from './parallelTasks.js';
-import { noteSharedBytes } from './sharedGarbage.js';
+import { CollectMessage, collectSharedGarbage, noteSharedBytes } from './sharedGarbage.js';
 
 // Entry point of a runtime worker thread (started by src/runtime/parallel.ts): claims chunks of every
 // job it is sent until the job has none left. Failures are recorded in the job's control array, where
@@ -43,7 +43,15 @@ function jobArrayBytes(message: JobMessage): number {
 }
 
 warmUp();
-parentPort?.on('message', (message: JobMessage) => {
+parentPort?.on('message', (message: JobMessage | CollectMessage) => {
+  if ('collect' in message) {
+    // The calling thread let go of large shared buffers (a model's weights) and waits for this isolate to
+    // drop its copies of them too.
+    collectSharedGarbage();
+    Atomics.add(message.collect, 0, 1);
+    Atomics.notify(message.collect, 0);
+    return;
+  }
   workOn(message, true);
   noteSharedBytes(jobArrayBytes(message), 'minor');
 });

@@ -28,6 +28,25 @@ export const sharedGarbageStats = { collections: 0 };
 export function noteSharedBytes(bytes: number, collection: 'minor' | 'major'): void {
   pendingBytes += bytes;
   if (pendingBytes < RELEASE_BYTES) return;
+  collectNow(collection);
+}
+
+/**
+ * A full collection of this isolate now: for a caller that has just dropped a large shared buffer (a
+ * model's weights read into shared memory) and is about to allocate another. The calling thread also
+ * has the runtime's workers collect (collectGarbageInWorkers in parallel.ts), as their job messages
+ * named views of that buffer.
+ */
+export function collectSharedGarbage(): void {
+  collectNow('major');
+}
+
+/** Asks a worker for a full collection; it adds 1 to collect[0] (and notifies) when done. */
+export interface CollectMessage {
+  collect: Int32Array;
+}
+
+function collectNow(collection: 'minor' | 'major'): void {
   pendingBytes = 0;
   if (!collect) {
     v8.setFlagsFromString('--expose-gc');

@@ -7,6 +7,9 @@ import { RtTensor } from '../runtime/kernel.js';
 import { RunOptions, RunResult, checkInput, checkSupported, modelInputs } from '../runtime/engine.js';
 import { InputOverrides, concreteDims, generateInputs, openDims, symbolicDimsHint } from '../runtime/inputs.js';
 import { checkGeneratedInputSizes, runModelOf } from './limits.js';
+import { releaseModelTensors } from './outline.js';
+import { collectSharedGarbage } from '../runtime/sharedGarbage.js';
+import { collectGarbageInWorkers } from '../runtime/parallel.js';
 import { ComparatorOptions, EXACT_TOLERANCE, NumericArray, TensorComparator, ToleranceSpec, isClassScoreShape, toleranceFor, unravelIndex } from './compare.js';
 import { DEFAULT_ERROR_STAT, ErrorStat, errorStatLabel } from './statistics.js';
 import {
@@ -56,6 +59,11 @@ export interface VerifyOptions {
   allTensors?: boolean;
   /** Called after each sample has run in both models. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * With a DeferredModel B: once A has run on every sample, replace A's graph by its outline (see
+   * releaseModelTensors) so its weights can be freed before B is loaded. A cannot run afterwards.
+   */
+  releaseA?: boolean;
 }
 
 /** Name of the manifest --save-inputs writes: {"<sample>": {"<input name>": "<file.npy>"}}. */
@@ -73,6 +81,14 @@ export interface GivenInput {
 /** Model B replaced by saved outputs: `.npy` files named after the outputs (bnc run --save-outputs writes these). */
 export interface SavedOutputs {
   outputsDir: string;
+}
+
+/**
+ * Model B opened only once model A has run on every sample (see verifyModels): with `releaseA`, A's
+ * weights are gone by then, so the two models' weights are never in memory together.
+ */
+export interface DeferredModel {
+  load(): Model;
 }
 
 // ---- Inputs ----
@@ -581,39 +597,49 @@ function hasNonFinite(t: RtTensor): number {
  * allowNonFinite, and with topK every row's top-K classes equal. Throws BncError when the models cannot be
  * run or paired.
  */
-export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyOptions): VerifyReport {
-  const { fileA, fileB } = options;
-  const modelB = 'graph' in b ? b : undefined;
-  const outputsDir = 'outputsDir' in b ? b.outputsDir : undefined;
-  for (const [model, file] of [[a, fileA], [modelB, fileB]] as const) {
-    if (!model) continue;
-    try {
-      checkSupported(model);
-    } catch (e) {
-      if (e instanceof BncError && !e.message.startsWith(file)) {
-        e.message = `${file}: ${e.message}`;
-        e.file ??= file;
-      }
-      throw e;
+function checkSupportedIn(model: Model, file: string): void {
+  try {
+    checkSupported(model);
+  } catch (e) {
+    if (e instanceof BncError && !e.message.startsWith(file)) {
+      e.message = `${file}: ${e.message}`;
+      e.file ??= file;
     }
+    throw e;
   }
+}
+
+export function verifyModels(a: Model, b: Model | SavedOutputs | DeferredModel, options: VerifyOptions): VerifyReport {
+  const { fileA, fileB } = options;
+  const deferred = 'load' in b ? b : undefined;
+  let modelB = 'graph' in b ? b : undefined;
+  const outputsDir = 'outputsDir' in b ? b.outputsDir : undefined;
+  checkSupportedIn(a, fileA);
+  if (modelB) checkSupportedIn(modelB, fileB);
   if (outputsDir && options.allTensors) throw new BncError('--all-tensors needs two models; it cannot be used with --load-outputs', { code: 'USAGE' });
   if (outputsDir && options.inputMap?.size) throw new BncError('--input-map needs two models; it cannot be used with --load-outputs', { code: 'USAGE' });
-  const inputPairing: InputPairing = modelB
-    ? pairInputs(a, modelB, fileA, fileB, options.inputMap)
-    : { matching: 'name', pairs: modelInputs(a).map((v) => [v, v.name]) };
-  const inputs = inputPairing.pairs.map(([va]) => va);
-  let pairing: OutputPairing;
-  if (modelB) pairing = pairOutputs(a, modelB, fileA, fileB, options.outputMap);
-  else {
+  // Pairing reads both models' inputs and outputs; a deferred B is paired once it is loaded. Every input
+  // of A takes part in a successful pairing, in A's order, so A's inputs are the ones to prepare.
+  let inputPairing: InputPairing = { matching: 'name', pairs: modelInputs(a).map((v) => [v, v.name]) };
+  let pairing: OutputPairing | undefined;
+  const pairWithB = (modelB: Model) => {
+    inputPairing = pairInputs(a, modelB, fileA, fileB, options.inputMap);
+    pairing = pairOutputs(a, modelB, fileA, fileB, options.outputMap);
+  };
+  if (modelB) pairWithB(modelB);
+  else if (outputsDir) {
     const outA = a.graph.outputs.map((o) => o.name);
     for (const na of options.outputMap?.keys() ?? []) {
       if (!outA.includes(na)) throw new BncError(`--output-map ${na}=...: ${fileA} has no output '${na}' (outputs: ${outA.join(', ')})`, { code: 'USAGE' });
     }
     pairing = { matching: options.outputMap?.size ? 'map' : 'name', pairs: outA.map((n) => [n, options.outputMap?.get(n) ?? n]), unpaired: { a: [], b: [] } };
   }
-  if (pairing.pairs.length === 0) throw new BncError('no outputs to compare: --output-map pairs none and no names are shared', { code: 'OUTPUT_MISMATCH' });
-  checkToleranceNames(options.tolerance, a, modelB, !!options.allTensors, pairing.pairs.map(([, nb]) => nb));
+  const checkPairing = (pairing: OutputPairing) => {
+    if (pairing.pairs.length === 0) throw new BncError('no outputs to compare: --output-map pairs none and no names are shared', { code: 'OUTPUT_MISMATCH' });
+    checkToleranceNames(options.tolerance, a, modelB, !!options.allTensors, pairing.pairs.map(([, nb]) => nb));
+  };
+  if (pairing) checkPairing(pairing);
+  const inputs = inputPairing.pairs.map(([va]) => va);
   const samples = options.samples ?? 1;
   if (!Number.isSafeInteger(samples) || samples < 1) throw new BncError(`--samples ${samples}: expected a whole number >= 1`, { code: 'USAGE' });
   if (options.topK !== undefined && !(Number.isSafeInteger(options.topK) && options.topK >= 1)) {
@@ -647,7 +673,7 @@ export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyO
     failOnNonFinite: !options.allowNonFinite,
     expectedSamples: sampleCount,
   };
-  const outputTrackers = pairing.pairs.map(([na, nb]) => new PairTracker(toleranceFor(options.tolerance, na, nb), comparatorOptions, !!outputsDir, true));
+  let outputTrackers: PairTracker[] = [];
   const tensorTrackers = new Map<string, PairTracker>();
   const tensorOptions: ComparatorOptions = { failOnNonFinite: !options.allowNonFinite };
   let orderA: string[] = [];
@@ -656,15 +682,21 @@ export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyO
   const inputNames = new Set(inputs.map((i) => i.name));
   const generated = inputs.filter((i) => prepared.tensors.find((t) => t.name === i.name)!.source.match(/generated|range/));
   const overridden = new Set(options.overrides?.shapes?.keys() ?? []);
-  const generatedB = modelB ? generated.map((vi) => modelInputs(modelB).find((v) => v.name === inputPairing.pairs.find(([va]) => va === vi)![1])!) : [];
+  let generatedB: ValueInfo[] = [];
   let firstNonFiniteA: NonFiniteTensorReport | null = null;
   let firstNonFiniteB: NonFiniteTensorReport | null = null;
-  const outputNamesA = pairing.pairs.map(([na]) => na);
-  const outputNamesB = pairing.pairs.map(([, nb]) => nb);
-
-  prepared.samples.forEach((sample, k) => {
-    const keepAll = !!options.allTensors;
-    const runA = runWithShapeHint(fileA, a, sample, generated, overridden, { keepAll });
+  let outputNamesB: string[] = [];
+  const keepAll = !!options.allTensors;
+  // Set up the comparison once B's side is known (at once, or when a deferred B has loaded).
+  const startComparing = (pairing: OutputPairing) => {
+    outputTrackers = pairing.pairs.map(([na, nb]) => new PairTracker(toleranceFor(options.tolerance, na, nb), comparatorOptions, !!outputsDir, true));
+    generatedB = modelB ? generated.map((vi) => modelInputs(modelB!).find((v) => v.name === inputPairing.pairs.find(([va]) => va.name === vi.name)![1])!) : [];
+    outputNamesB = pairing.pairs.map(([, nb]) => nb);
+  };
+  const runSampleA = (sample: InputSample, k: number): RunResult => {
+    return runWithShapeHint(fileA, a, sample, generated, overridden, { keepAll });
+  };
+  const compareSample = (sample: InputSample, k: number, runA: RunResult, pairing: OutputPairing) => {
     let outputsB: Map<string, RtTensor>;
     let runB: RunResult | undefined;
     if (modelB) {
@@ -700,16 +732,41 @@ export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyO
       }
     }
     // Where NaN/inf first appear: over every tensor with --all-tensors, else over the outputs.
-    firstNonFiniteA ??= firstNonFiniteTensor(a, runA, options.allTensors ? runA.order : outputNamesA, k);
+    firstNonFiniteA ??= firstNonFiniteTensor(a, runA, options.allTensors ? runA.order : pairing.pairs.map(([na]) => na), k);
     if (runB) firstNonFiniteB ??= firstNonFiniteTensor(modelB!, runB, options.allTensors ? runB.order : outputNamesB, k);
     else if (!firstNonFiniteB) {
       const found = firstNonFiniteTensor(a, { outputs: outputsB, order: [] }, outputNamesB, k);
       if (found) firstNonFiniteB = { ...found, producer: `file in ${outputsDir}` };
     }
     options.onProgress?.(k + 1, sampleCount);
-  });
+  };
 
-  const outputs: OutputReport[] = pairing.pairs.map(([na, nb], i) => {
+  if (!deferred) {
+    startComparing(pairing!);
+    prepared.samples.forEach((sample, k) => compareSample(sample, k, runSampleA(sample, k), pairing!));
+  } else {
+    // A on every sample first, keeping only what the comparison reads (its outputs, and every tensor with
+    // --all-tensors); then, with A's weights released, B.
+    const runsA = prepared.samples.map((sample, k) => runSampleA(sample, k));
+    if (options.releaseA) {
+      releaseModelTensors(a);
+      // Weights read into shared memory are invisible to V8's collection heuristics: free them now.
+      collectSharedGarbage();
+      collectGarbageInWorkers();
+    }
+    modelB = deferred.load();
+    checkSupportedIn(modelB, fileB);
+    pairWithB(modelB);
+    checkPairing(pairing!);
+    startComparing(pairing!);
+    prepared.samples.forEach((sample, k) => {
+      compareSample(sample, k, runsA[k]!, pairing!);
+      runsA[k] = undefined as unknown as RunResult;
+    });
+  }
+  const finalPairing = pairing!;
+
+  const outputs: OutputReport[] = finalPairing.pairs.map(([na, nb], i) => {
     const t = outputTrackers[i]!;
     const result = t.comparator?.result();
     const saturated = !t.mismatch && t.saturated ? t.saturated : null;
@@ -732,9 +789,9 @@ export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyO
         'feed realistic inputs (--image, --input-range) or compare every tensor (--all-tensors)',
     );
   }
-  if (pairing.unpaired.a.length || pairing.unpaired.b.length) {
+  if (finalPairing.unpaired.a.length || finalPairing.unpaired.b.length) {
     warnings.push(
-      `not compared (no pair): ${[...pairing.unpaired.a.map((n) => `A '${n}'`), ...pairing.unpaired.b.map((n) => `B '${n}'`)].join(', ')}`,
+      `not compared (no pair): ${[...finalPairing.unpaired.a.map((n) => `A '${n}'`), ...finalPairing.unpaired.b.map((n) => `B '${n}'`)].join(', ')}`,
     );
   }
 
@@ -811,8 +868,8 @@ export function verifyModels(a: Model, b: Model | SavedOutputs, options: VerifyO
       pairs: inputPairing.pairs.map(([va, nb]) => [va.name, nb]),
       tensors: prepared.tensors,
     },
-    matching: pairing.matching,
-    unpaired: pairing.unpaired,
+    matching: finalPairing.matching,
+    unpaired: finalPairing.unpaired,
     outputs,
     nonFinite,
     allTensors,

@@ -1,12 +1,15 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { CaffeConversion, readCaffeFiles, siblingCaffemodel } from '../../formats/caffe/index.js';
-import { parseOnnx, serializeOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
-import { BncError, assertValidModel, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
-import { checkOutputPath, writeFileAtomic } from '../../io/atomicWrite.js';
+import { parseOnnx, serializeOnnxChunks } from '../../formats/onnx/index.js';
+import { readModelBytes } from '../../formats/modelFile.js';
+import { BncError, Model, assertValidModel, cloneModel, onnxOpset, shapeOf, validateGraph, withFile } from '../../ir/index.js';
+import { StagedFile, checkOutputPath, stageFile, writeFileAtomic } from '../../io/atomicWrite.js';
 import { PASSES, PassReport, runPasses } from '../../passes/index.js';
 import { VerifyReport } from '../../verify/report.js';
 import { verifyModels } from '../../verify/verify.js';
+import { releaseModelTensors } from '../../verify/outline.js';
+import { collectSharedGarbage } from '../../runtime/sharedGarbage.js';
 import { Output } from '../output.js';
 import { progressReporter } from '../progress.js';
 import { OUTPUTS_HELP, outputsOption } from '../openModel.js';
@@ -138,17 +141,25 @@ export function registerConvert(program: Command): void {
       validateGraph(model.graph);
       // The converted model obeys the onnx checker's rules for its opset and IR version, or is not written.
       assertValidModel(model, opts.output);
-      // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by
-      // piece (tensor data straight from the model), never whole in memory.
-      const bytes = opts.verify ? serializeOnnx(model) : undefined;
-
+      // The file is written piece by piece (tensor data straight from the model), never whole in memory.
       let verify: VerifyReport | null = null;
+      let staged: StagedFile | undefined;
       if (opts.verify) {
-        // Check the bytes about to be written (parsed back), and write them only if they pass.
-        const written = parseOnnx(bytes!, {}, opts.output);
+        // --verify checks the file itself: the Caffe net runs first and lets go of its weights; then the
+        // converted model is written under a temporary name, lets go of its own, and the file is read back
+        // as model B. It is renamed to the output only if it passes. So one copy of the weights at a time.
         const progress = progressReporter('verify', out);
+        const writtenModel = {
+          load: (): Model => {
+            staged = stageFile(opts.output, () => serializeOnnxChunks(model), io);
+            releaseModelTensors(model);
+            collectSharedGarbage();
+            // The bytes are ours alone: misaligned tensors are moved in place, not copied.
+            return parseOnnx(readModelBytes(staged.path), { overwriteBytes: true }, opts.output);
+          },
+        };
         try {
-          verify = verifyModels(caffeModel, written, {
+          verify = verifyModels(caffeModel, writtenModel, {
             allowNonFinite: gate.allowNonFinite,
             errorStat: gate.errorStat,
             fileA: prototxt,
@@ -157,14 +168,19 @@ export function registerConvert(program: Command): void {
             seed,
             tolerance: gate.tolerance,
             onProgress: progress.onProgress,
+            releaseA: true,
           });
         } finally {
           progress.finish();
+          if (!verify || verify.exitCode !== 0) staged?.discard();
         }
         for (const w of verify.warnings) warn(`verify: ${w}`);
       }
       const wrote = !verify || verify.exitCode === 0;
-      if (wrote) writeFileAtomic(opts.output, () => bytes ?? serializeOnnxChunks(model), io);
+      if (wrote) {
+        if (staged) staged.commit();
+        else writeFileAtomic(opts.output, () => serializeOnnxChunks(model), io);
+      }
 
       const byPass = (name: string) => reports.find((r) => r.pass === name)?.changed ?? 0;
       const result: ConvertResult = {

@@ -56,7 +56,7 @@ const parameterBytes = (m: Model) =>
 /** Run the fold-bn pipeline on a model in memory and summarise it (no I/O). */
 export function foldBatchNorms(
   model: Model,
-  options: { allowWeightCopy?: boolean; keepBn?: boolean; foldMaxElements?: number },
+  options: { allowWeightCopy?: boolean; keepBn?: boolean; foldMaxElements?: number; inPlace?: boolean },
 ): Omit<FoldBnResult, 'input' | 'output' | 'verify' | 'written'> {
   const before = { nodes: model.graph.nodes.length, bn: countBatchNorms(model), bytes: parameterBytes(model) };
   const reports = runPasses(model, FOLD_BN_PIPELINE, options);
@@ -135,9 +135,11 @@ export function registerFoldBn(program: Command): void {
       if (!opts.verify && flags.shapes.size && !file.toLowerCase().endsWith('.prototxt')) {
         out.warn('--input-shape sets the shape of --verify inputs (and of Caffe nets); without --verify it changes nothing in an ONNX model');
       }
-      const model = cloneModel(original);
       const problemsBefore = checkModel(original);
-      const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements });
+      // Without --verify the original is not needed again: it is folded itself, weights in place (they are
+      // views of the file just read), so the weights never exist twice. --verify keeps it as the reference.
+      const model = opts.verify ? cloneModel(original) : original;
+      const folded = foldBatchNorms(model, { allowWeightCopy: opts.allowWeightCopy, keepBn: opts.keepBn, foldMaxElements, inPlace: !opts.verify });
       // Never write a model the passes made invalid for its opset or IR version (onnx checker rules).
       assertValidModel(model, opts.output, problemsBefore);
       // --verify checks the very bytes it writes, so it holds them; otherwise the file is written piece by

@@ -11,6 +11,7 @@ import { Output, table } from '../output.js';
 import { THREADS_HELP, parseThreads } from '../threads.js';
 import { setDefaultThreads } from '../../runtime/engine.js';
 import { progressReporter } from '../progress.js';
+import { checkModelFile } from '../../formats/modelFile.js';
 
 interface VerifyCliOptions extends InputFlagOptions, VerifyGateOptions {
   outputs?: string[];
@@ -299,8 +300,11 @@ export function registerVerify(program: Command): void {
       const sharedMemory = threads > 1;
       const inputShapes = inputShapesOption(flags);
       const outputs = outputsOption(opts.outputs, fileB === undefined ? [fileA] : [fileA, fileB]);
+      // B's files must exist before A runs; B itself is opened once A has run and let go of its weights,
+      // so the two models are never in memory together.
+      if (fileB !== undefined) checkModelFile(fileB);
       const modelA = openModelShowingProgress(out, fileA, { weights: opts.weightsA, warn: warnFor(fileA), sharedMemory, inputShapes, outputs });
-      const modelB = fileB === undefined ? undefined : openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB), sharedMemory, inputShapes, outputs });
+      const modelB = fileB === undefined ? undefined : { load: () => openModelShowingProgress(out, fileB, { weights: opts.weightsB, warn: warnFor(fileB), sharedMemory, inputShapes, outputs }) };
       const inputs = resolveInputs(flags, modelA);
       const progress = progressReporter('verify', out);
       let report: VerifyReport;
@@ -323,6 +327,7 @@ export function registerVerify(program: Command): void {
           allTensors: !!opts.allTensors,
           force: !!opts.force,
           onProgress: progress.onProgress,
+          releaseA: true,
         });
       } finally {
         progress.finish();
