@@ -100,15 +100,14 @@ for (const section of Object.keys(sectionRuns)) {
   }
 }
 
-// With BENCH_ONLY, the sections not run keep their rows from the previous results.json.
+// With BENCH_ONLY, the sections not run keep their rows from the previous results.json (those it dates:
+// a file from before sections were recorded gives none).
 let kept = { rows: [], sections: {} };
 if (only && fs.existsSync(RESULTS)) {
   try {
     const previous = JSON.parse(fs.readFileSync(RESULTS, 'utf8'));
-    kept = {
-      rows: (previous.rows ?? []).filter((r) => !selected.includes(r.section)),
-      sections: Object.fromEntries(Object.entries(previous.sections ?? {}).filter(([s]) => !selected.includes(s))),
-    };
+    const sections = Object.fromEntries(Object.entries(previous.sections ?? {}).filter(([s]) => !selected.includes(s)));
+    kept = { rows: (previous.rows ?? []).filter((r) => r.section in sections), sections };
   } catch {
     process.stderr.write('bench: the previous bench/results.json is unreadable; writing this run\'s sections only\n');
   }

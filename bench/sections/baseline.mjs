@@ -50,14 +50,16 @@ export async function run({ bnc, models, row, skip, fail }) {
     try {
       log(`baseline: ${m.label}...`);
       const input = seededInput(1, 1001);
-      const variants = [];
-      for (const threads of [1, 2]) {
-        for (const b of builds) {
-          const model = b.bnc.readOnnxFile(m.file);
-          const feeds = new Map([[model.graph.inputs[0].name, { dtype: b.bnc.DataType.FLOAT, dims: [1, 3, 224, 224], data: input }]]);
-          variants.push({ threads, when: b.when, run: () => b.bnc.runModel(model, feeds, { threads }).outputs.get(model.graph.outputs[0].name).data });
-        }
-      }
+      const loaded = builds.map((b) => {
+        const model = b.bnc.readOnnxFile(m.file);
+        const feeds = new Map([[model.graph.inputs[0].name, { dtype: b.bnc.DataType.FLOAT, dims: [1, 3, 224, 224], data: input }]]);
+        return { ...b, model, feeds };
+      });
+      const variants = [1, 2].flatMap((threads) => loaded.map(({ when, bnc: build, model, feeds }) => ({
+        threads,
+        when,
+        run: () => build.runModel(model, feeds, { threads }).outputs.get(model.graph.outputs[0].name).data,
+      })));
       const outputs = [];
       const times = await timeRunsAlternating(variants.map((v, k) => () => {
         outputs[k] = v.run();
