@@ -45,32 +45,42 @@ export interface EpilogueSpec {
 
 /** Build the epilogue that applies `spec` (on any thread: the calling one or a worker). */
 export function epilogueOf(spec: EpilogueSpec): ConvEpilogue {
-  // Views and pointwise jobs over the output are made once per output array, not per range.
-  let viewOf: Float32Array | undefined;
-  let addJob: PointwiseJob | undefined;
-  let activationJob: PointwiseJob | undefined;
-  const residual = spec.residual;
-  return {
-    spec,
-    apply(out, start, end) {
-      if (out !== viewOf) {
-        viewOf = out;
-        if (residual) {
-          const [x, y] = spec.residualFirst ? [residual, out] : [out, residual];
-          addJob = { task: 'pointwise', op: 'add', x, y, out, count: out.length, chunkSize: 0 };
-        }
-        if (spec.activation === 'relu' || spec.activation === 'clipBits') {
-          const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
-          const op = spec.activation === 'relu' ? 'relu' : 'clip';
-          activationJob = { task: 'pointwise', op, x: bits, out: bits, lo: spec.lo, hi: spec.hi, count: out.length, chunkSize: 0 };
-        }
-      }
-      if (addJob) pointwiseRange(addJob, start, end);
-      if (activationJob) pointwiseRange(activationJob, start, end);
-      else if (spec.activation === 'clip') clipRange(out, spec.lo!, spec.hi!, start, end);
-      else if (spec.activation === 'leakyRelu') leakyReluRange(out, spec.alpha!, start, end);
-    },
-  };
+  return new SpecEpilogue(spec);
+}
+
+/**
+ * One class for every epilogue, so the strategies' `apply` call sites stay monomorphic (one target V8
+ * can inline) however many convs run. Views and pointwise jobs over the output are made once per output
+ * array, not per range.
+ */
+class SpecEpilogue implements ConvEpilogue {
+  private viewOf: Float32Array | undefined;
+  private addJob: PointwiseJob | undefined;
+  private activationJob: PointwiseJob | undefined;
+
+  constructor(readonly spec: EpilogueSpec) {}
+
+  apply(out: Float32Array, start: number, end: number): void {
+    if (out !== this.viewOf) this.prepare(out);
+    if (this.addJob) pointwiseRange(this.addJob, start, end);
+    if (this.activationJob) pointwiseRange(this.activationJob, start, end);
+    else if (this.spec.activation === 'clip') clipRange(out, this.spec.lo!, this.spec.hi!, start, end);
+    else if (this.spec.activation === 'leakyRelu') leakyReluRange(out, this.spec.alpha!, start, end);
+  }
+
+  private prepare(out: Float32Array): void {
+    const spec = this.spec;
+    this.viewOf = out;
+    if (spec.residual) {
+      const [x, y] = spec.residualFirst ? [spec.residual, out] : [out, spec.residual];
+      this.addJob = { task: 'pointwise', op: 'add', x, y, out, count: out.length, chunkSize: 0 };
+    }
+    if (spec.activation === 'relu' || spec.activation === 'clipBits') {
+      const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+      const op = spec.activation === 'relu' ? 'relu' : 'clip';
+      this.activationJob = { task: 'pointwise', op, x: bits, out: bits, lo: spec.lo, hi: spec.hi, count: out.length, chunkSize: 0 };
+    }
+  }
 }
 
 /** Clip's float path (activation.ts clipFloat32, bounds not both float32-exact and non-negative). */
