@@ -214,8 +214,13 @@ describe('Conv epilogue fusion is bit-identical to running the nodes one by one'
       }
       // Winograd's tiny sums are exact multiples of the smallest subnormal (its transforms are stored as
       // float32), so they never round to -0: -0 reaches its Relu only through the Add chains' residual.
-      const wino = strategy === 'winograd';
-      expect({ strategy, nan: nan > 0, negZero: negZero > 0, inf: inf > 0, subnormal: subnormal > 0 }).toEqual({ strategy, nan: !wino, negZero: !wino, inf: true, subnormal: true });
+      // Its inputs hold no NaN (see buildChain), but F(4×4)'s transforms may overflow to ∞ - ∞ = NaN where
+      // the direct sum gives ±∞: whether NaN shows depends on the tile the cost rule picks, so it is not asserted.
+      if (strategy === 'winograd') {
+        expect({ strategy, negZero: negZero > 0, inf: inf > 0, subnormal: subnormal > 0 }).toEqual({ strategy, negZero: false, inf: true, subnormal: true });
+      } else {
+        expect({ strategy, nan: nan > 0, negZero: negZero > 0, inf: inf > 0, subnormal: subnormal > 0 }).toEqual({ strategy, nan: true, negZero: true, inf: true, subnormal: true });
+      }
     }
   });
 
