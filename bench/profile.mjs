@@ -4,8 +4,8 @@
 //   1. the command's wall time, median of --runs plain runs (no profiler);
 //   2. one run under `node --cpu-prof`: every sample of the main thread is put in one phase by its stack
 //      (module loading, model read, validation, shape inference, input generation, each kernel family,
-//      GC, waiting for worker threads, hand-offs, verify's comparison, output); the profile's own span is
-//      scaled to the plain wall time so the phases add up to the command;
+//      GC, waiting for worker threads, hand-offs, verify's comparison, output); the phases split the plain
+//      wall time by their sample counts, so they add up to the command;
 //   3. the worker threads' profiles: how much of the command they computed and how long they sat idle;
 //   4. one in-process runModel with the engine's beforeNode/afterNode hooks: milliseconds per op type.
 // ResNet-50 is bench/resnet50.mjs (seed 50), MobileNet v2 the shared ONNX model; `verify` compares the
@@ -169,21 +169,20 @@ function phaseTable(profile) {
     const id = samples[i];
     let phase = phaseByNode.get(id);
     if (!phase) phaseByNode.set(id, (phase = phaseOf(stackOf(id))));
-    // A sample's time is the gap to the next sample.
-    const dt = timeDeltas[i + 1] ?? 0;
-    us.set(phase, (us.get(phase) ?? 0) + dt);
+    // Each sample counts once: on a loaded machine the gaps between samples (timeDeltas) also hold the
+    // time the thread waited for a core, which would land on whatever ran next.
+    us.set(phase, (us.get(phase) ?? 0) + 1);
   }
   return { us, spanUs: profile.endTime - profile.startTime };
 }
 
 const main = phaseTable(load(mainFile));
-const profiledUs = [...main.us.values()].reduce((a, b) => a + b, 0);
-// The profile starts after node's own bootstrap and ends before the profile is written; scale the
-// profiled phases to the plain run (the profiler's overhead is spread evenly) and put the rest of the
-// plain wall time under "node start-up".
-const profileShare = Math.min(1, (profiledUs / 1000) / profiledWall);
-const scale = (wall * profileShare) / (profiledUs / 1000);
-const rows = [...main.us].map(([phase, t]) => [phase, (t / 1000) * scale]).sort((a, b) => b[1] - a[1]);
+const sampleCount = [...main.us.values()].reduce((a, b) => a + b, 0);
+// The profile starts after node's own bootstrap and ends before the profile is written: the phases share
+// the profiled span of the plain run's wall time by their sample counts, and the rest of the plain wall
+// time is "node start-up".
+const profileShare = Math.min(1, main.spanUs / 1000 / profiledWall);
+const rows = [...main.us].map(([phase, n]) => [phase, (wall * profileShare * n) / sampleCount]).sort((a, b) => b[1] - a[1]);
 rows.push(['node start-up and exit (outside the profile)', wall * (1 - profileShare)]);
 
 const pad = (s, n) => String(s).padEnd(n);
@@ -199,17 +198,19 @@ for (const [phase, ms] of rows) console.log(`${pad(phase, 52)}${num(ms)}  ${((10
 // ---------------------------------------------------------------------------------------------------
 for (const f of workerFiles) {
   const w = phaseTable(load(f));
-  const total = [...w.us.values()].reduce((a, b) => a + b, 0) / 1000;
+  const samples = [...w.us.values()].reduce((a, b) => a + b, 0);
   const selfUs = new Map();
   const p = load(f);
   const nodes = new Map(p.nodes.map((n) => [n.id, n]));
   for (let i = 0; i < p.samples.length; i++) {
     const name = nodes.get(p.samples[i]).callFrame.functionName || '(anonymous)';
     const key = ['(idle)', '(garbage collector)', '(program)'].includes(name) ? name : /warmUp/.test(name) ? 'warmUp' : 'busy';
-    selfUs.set(key, (selfUs.get(key) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+    selfUs.set(key, (selfUs.get(key) ?? 0) + 1);
   }
-  const part = (k) => ((selfUs.get(k) ?? 0) / 1000) * scale;
-  console.log(`worker ${f.split('.')[4]}: alive ${(total * scale).toFixed(0)} ms: computing ${(part('busy') + part('warmUp')).toFixed(0)} ms, idle ${part('(idle)').toFixed(0)} ms, GC ${part('(garbage collector)').toFixed(0)} ms, other ${part('(program)').toFixed(0)} ms`);
+  // The worker lives for its profile's span; its samples split that span.
+  const alive = (w.spanUs / 1000) * (wall / profiledWall);
+  const part = (k) => (alive * (selfUs.get(k) ?? 0)) / Math.max(1, samples);
+  console.log(`worker ${f.split('.')[4]}: alive ${alive.toFixed(0)} ms: computing ${(part('busy') + part('warmUp')).toFixed(0)} ms, idle ${part('(idle)').toFixed(0)} ms, GC ${part('(garbage collector)').toFixed(0)} ms, other ${part('(program)').toFixed(0)} ms`);
 }
 
 // ---------------------------------------------------------------------------------------------------
