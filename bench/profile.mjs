@@ -9,7 +9,8 @@
 //   3. the worker threads' profiles: how much of the command they computed and how long they sat idle;
 //   4. one in-process runModel with the engine's beforeNode/afterNode hooks: milliseconds per op type.
 // ResNet-50 is bench/resnet50.mjs (seed 50), MobileNet v2 the shared ONNX model; `verify` compares the
-// model with its `bnc fold-bn` output (folded once, not profiled).
+// model with its `bnc fold-bn` output (folded once, not profiled). `--analyze DIR` classifies the
+// profiles of an earlier `node --cpu-prof --cpu-prof-dir DIR bin/bnc.js ...` run instead.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,11 +27,11 @@ const flag = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const [modelName, command] = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+const [modelName, command] = args.filter((a, i) => !a.startsWith('--') && !(args[i - 1]?.startsWith('--') && args[i - 1] !== '--no-ops'));
 const threads = Number(flag('--threads', '2'));
 const runs = Number(flag('--runs', '3'));
 if (!['resnet50', 'mobilenetv2'].includes(modelName) || !['run', 'verify'].includes(command)) {
-  process.stderr.write('usage: node bench/profile.mjs resnet50|mobilenetv2 run|verify [--threads N] [--runs N]\n');
+  process.stderr.write('usage: node bench/profile.mjs resnet50|mobilenetv2 run|verify [--threads N] [--runs N] [--no-ops] [--analyze DIR]\n');
   process.exit(2);
 }
 if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) {
@@ -78,12 +79,15 @@ function runCommand(nodeFlags) {
 // ---------------------------------------------------------------------------------------------------
 // 1. Wall time of the whole command
 // ---------------------------------------------------------------------------------------------------
+// --analyze DIR: classify the .cpuprofile files of an earlier `node --cpu-prof` run of the same command
+// instead of running anything (the profile's own span stands for the wall time).
+const analyzeDir = flag('--analyze', undefined);
 const walls = [];
-for (let i = 0; i < runs; i++) walls.push(runCommand([]));
+if (!analyzeDir) for (let i = 0; i < runs; i++) walls.push(runCommand([]));
 walls.sort((a, b) => a - b);
-const wall = walls[Math.floor(walls.length / 2)];
+let wall = walls[Math.floor(walls.length / 2)];
 // A bare `node -e 0` (the floor under every command) for reference.
-const nodeBoot = [0, 1, 2].map(() => {
+const nodeBoot = analyzeDir ? NaN : [0, 1, 2].map(() => {
   const t = process.hrtime.bigint();
   spawnSync(process.execPath, ['-e', '0']);
   return Number(process.hrtime.bigint() - t) / 1e6;
@@ -92,9 +96,9 @@ const nodeBoot = [0, 1, 2].map(() => {
 // ---------------------------------------------------------------------------------------------------
 // 2. One profiled run: samples → phases
 // ---------------------------------------------------------------------------------------------------
-const profDir = path.join(OUT, `cpuprof-${modelName}-${command}`);
-fs.rmSync(profDir, { recursive: true, force: true });
-const profiledWall = runCommand(['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '250']);
+const profDir = analyzeDir ?? path.join(OUT, `cpuprof-${modelName}-${command}`);
+if (!analyzeDir) fs.rmSync(profDir, { recursive: true, force: true });
+let profiledWall = analyzeDir ? NaN : runCommand(['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '250']);
 const profiles = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort();
 // The main thread's profile is the one with thread id 0 in its name (CPU.<date>.<time>.<pid>.<thread>.<seq>).
 const mainFile = profiles.find((f) => f.split('.')[4] === '0') ?? profiles[0];
@@ -177,6 +181,11 @@ function phaseTable(profile) {
 }
 
 const main = phaseTable(load(mainFile));
+if (analyzeDir) {
+  wall = main.spanUs / 1000;
+  profiledWall = wall;
+  walls.push(wall);
+}
 const sampleCount = [...main.us.values()].reduce((a, b) => a + b, 0);
 // The profile starts after node's own bootstrap and ends before the profile is written: the phases share
 // the profiled span of the plain run's wall time by their sample counts, and the rest of the plain wall
@@ -188,7 +197,8 @@ rows.push(['node start-up and exit (outside the profile)', wall * (1 - profileSh
 const pad = (s, n) => String(s).padEnd(n);
 const num = (v, n = 8) => v.toFixed(1).padStart(n);
 console.log(`bnc ${bncArgs.map((a) => (a.includes('/') ? path.relative(process.cwd(), a) : a)).join(' ')}`);
-console.log(`wall time: ${wall.toFixed(0)} ms (median of ${runs}: ${walls.map((w) => w.toFixed(0)).join(', ')}); profiled run ${profiledWall.toFixed(0)} ms; bare \`node -e 0\` ${nodeBoot.toFixed(0)} ms`);
+if (analyzeDir) console.log(`profiled span: ${wall.toFixed(0)} ms (from ${profDir})`);
+else console.log(`wall time: ${wall.toFixed(0)} ms (median of ${runs}: ${walls.map((w) => w.toFixed(0)).join(', ')}); profiled run ${profiledWall.toFixed(0)} ms; bare \`node -e 0\` ${nodeBoot.toFixed(0)} ms`);
 console.log('');
 console.log(`${pad('phase (main thread)', 52)}${'ms'.padStart(8)}  share`);
 for (const [phase, ms] of rows) console.log(`${pad(phase, 52)}${num(ms)}  ${((100 * ms) / wall).toFixed(1).padStart(5)}%`);
@@ -216,7 +226,7 @@ for (const f of workerFiles) {
 // ---------------------------------------------------------------------------------------------------
 // 4. Per op type, in process (engine hooks): the runModel part of the command only
 // ---------------------------------------------------------------------------------------------------
-if (!args.includes('--no-ops')) {
+if (!args.includes('--no-ops') && !analyzeDir) {
   const { runModel, modelInputs } = bnc;
   const model = bnc.readOnnxFile(modelFile, { sharedMemory: threads > 1 });
   if (model && runModel && modelInputs) {
