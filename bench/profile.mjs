@@ -115,7 +115,8 @@ const KERNEL_FAMILY = {
   'pool.js': 'pools (Max, Average, Global)',
   'tensor.js': 'Concat / Reshape / Flatten / tensor ops',
 };
-const stripUrl = (url) => url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+// 'dist/...' and 'node_modules/...' wherever the checkout is (--analyze may read another checkout's run).
+const stripUrl = (url) => url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/');
 
 /** The phase one sample belongs to, from its stack (root first). */
 function phaseOf(stack) {
