@@ -4,12 +4,13 @@
 //   1. the command's wall time, median of --runs plain runs (no profiler);
 //   2. one run under `node --cpu-prof`: every sample of the main thread is put in one phase by its stack
 //      (module loading, model read, validation, shape inference, input generation, each kernel family,
-//      GC, waiting for worker threads, hand-offs, verify's comparison, output); the profile's own span is
-//      scaled to the plain wall time so the phases add up to the command;
+//      GC, waiting for worker threads, hand-offs, verify's comparison, output); the phases split the plain
+//      wall time by their sample counts, so they add up to the command;
 //   3. the worker threads' profiles: how much of the command they computed and how long they sat idle;
 //   4. one in-process runModel with the engine's beforeNode/afterNode hooks: milliseconds per op type.
 // ResNet-50 is bench/resnet50.mjs (seed 50), MobileNet v2 the shared ONNX model; `verify` compares the
-// model with its `bnc fold-bn` output (folded once, not profiled).
+// model with its `bnc fold-bn` output (folded once, not profiled). `--analyze DIR` classifies the
+// profiles of an earlier `node --cpu-prof --cpu-prof-dir DIR bin/bnc.js ...` run instead.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,11 +27,11 @@ const flag = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const [modelName, command] = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+const [modelName, command] = args.filter((a, i) => !a.startsWith('--') && !(args[i - 1]?.startsWith('--') && args[i - 1] !== '--no-ops'));
 const threads = Number(flag('--threads', '2'));
 const runs = Number(flag('--runs', '3'));
 if (!['resnet50', 'mobilenetv2'].includes(modelName) || !['run', 'verify'].includes(command)) {
-  process.stderr.write('usage: node bench/profile.mjs resnet50|mobilenetv2 run|verify [--threads N] [--runs N]\n');
+  process.stderr.write('usage: node bench/profile.mjs resnet50|mobilenetv2 run|verify [--threads N] [--runs N] [--no-ops] [--analyze DIR]\n');
   process.exit(2);
 }
 if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) {
@@ -78,12 +79,15 @@ function runCommand(nodeFlags) {
 // ---------------------------------------------------------------------------------------------------
 // 1. Wall time of the whole command
 // ---------------------------------------------------------------------------------------------------
+// --analyze DIR: classify the .cpuprofile files of an earlier `node --cpu-prof` run of the same command
+// instead of running anything (the profile's own span stands for the wall time).
+const analyzeDir = flag('--analyze', undefined);
 const walls = [];
-for (let i = 0; i < runs; i++) walls.push(runCommand([]));
+if (!analyzeDir) for (let i = 0; i < runs; i++) walls.push(runCommand([]));
 walls.sort((a, b) => a - b);
-const wall = walls[Math.floor(walls.length / 2)];
+let wall = walls[Math.floor(walls.length / 2)];
 // A bare `node -e 0` (the floor under every command) for reference.
-const nodeBoot = [0, 1, 2].map(() => {
+const nodeBoot = analyzeDir ? NaN : [0, 1, 2].map(() => {
   const t = process.hrtime.bigint();
   spawnSync(process.execPath, ['-e', '0']);
   return Number(process.hrtime.bigint() - t) / 1e6;
@@ -92,9 +96,9 @@ const nodeBoot = [0, 1, 2].map(() => {
 // ---------------------------------------------------------------------------------------------------
 // 2. One profiled run: samples → phases
 // ---------------------------------------------------------------------------------------------------
-const profDir = path.join(OUT, `cpuprof-${modelName}-${command}`);
-fs.rmSync(profDir, { recursive: true, force: true });
-const profiledWall = runCommand(['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '250']);
+const profDir = analyzeDir ?? path.join(OUT, `cpuprof-${modelName}-${command}`);
+if (!analyzeDir) fs.rmSync(profDir, { recursive: true, force: true });
+let profiledWall = analyzeDir ? NaN : runCommand(['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '250']);
 const profiles = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort();
 // The main thread's profile is the one with thread id 0 in its name (CPU.<date>.<time>.<pid>.<thread>.<seq>).
 const mainFile = profiles.find((f) => f.split('.')[4] === '0') ?? profiles[0];
@@ -111,7 +115,8 @@ const KERNEL_FAMILY = {
   'pool.js': 'pools (Max, Average, Global)',
   'tensor.js': 'Concat / Reshape / Flatten / tensor ops',
 };
-const stripUrl = (url) => url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+// 'dist/...' and 'node_modules/...' wherever the checkout is (--analyze may read another checkout's run).
+const stripUrl = (url) => url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/');
 
 /** The phase one sample belongs to, from its stack (root first). */
 function phaseOf(stack) {
@@ -169,27 +174,32 @@ function phaseTable(profile) {
     const id = samples[i];
     let phase = phaseByNode.get(id);
     if (!phase) phaseByNode.set(id, (phase = phaseOf(stackOf(id))));
-    // A sample's time is the gap to the next sample.
-    const dt = timeDeltas[i + 1] ?? 0;
-    us.set(phase, (us.get(phase) ?? 0) + dt);
+    // Each sample counts once: on a loaded machine the gaps between samples (timeDeltas) also hold the
+    // time the thread waited for a core, which would land on whatever ran next.
+    us.set(phase, (us.get(phase) ?? 0) + 1);
   }
   return { us, spanUs: profile.endTime - profile.startTime };
 }
 
 const main = phaseTable(load(mainFile));
-const profiledUs = [...main.us.values()].reduce((a, b) => a + b, 0);
-// The profile starts after node's own bootstrap and ends before the profile is written; scale the
-// profiled phases to the plain run (the profiler's overhead is spread evenly) and put the rest of the
-// plain wall time under "node start-up".
-const profileShare = Math.min(1, (profiledUs / 1000) / profiledWall);
-const scale = (wall * profileShare) / (profiledUs / 1000);
-const rows = [...main.us].map(([phase, t]) => [phase, (t / 1000) * scale]).sort((a, b) => b[1] - a[1]);
+if (analyzeDir) {
+  wall = main.spanUs / 1000;
+  profiledWall = wall;
+  walls.push(wall);
+}
+const sampleCount = [...main.us.values()].reduce((a, b) => a + b, 0);
+// The profile starts after node's own bootstrap and ends before the profile is written: the phases share
+// the profiled span of the plain run's wall time by their sample counts, and the rest of the plain wall
+// time is "node start-up".
+const profileShare = Math.min(1, main.spanUs / 1000 / profiledWall);
+const rows = [...main.us].map(([phase, n]) => [phase, (wall * profileShare * n) / sampleCount]).sort((a, b) => b[1] - a[1]);
 rows.push(['node start-up and exit (outside the profile)', wall * (1 - profileShare)]);
 
 const pad = (s, n) => String(s).padEnd(n);
 const num = (v, n = 8) => v.toFixed(1).padStart(n);
 console.log(`bnc ${bncArgs.map((a) => (a.includes('/') ? path.relative(process.cwd(), a) : a)).join(' ')}`);
-console.log(`wall time: ${wall.toFixed(0)} ms (median of ${runs}: ${walls.map((w) => w.toFixed(0)).join(', ')}); profiled run ${profiledWall.toFixed(0)} ms; bare \`node -e 0\` ${nodeBoot.toFixed(0)} ms`);
+if (analyzeDir) console.log(`profiled span: ${wall.toFixed(0)} ms (from ${profDir})`);
+else console.log(`wall time: ${wall.toFixed(0)} ms (median of ${runs}: ${walls.map((w) => w.toFixed(0)).join(', ')}); profiled run ${profiledWall.toFixed(0)} ms; bare \`node -e 0\` ${nodeBoot.toFixed(0)} ms`);
 console.log('');
 console.log(`${pad('phase (main thread)', 52)}${'ms'.padStart(8)}  share`);
 for (const [phase, ms] of rows) console.log(`${pad(phase, 52)}${num(ms)}  ${((100 * ms) / wall).toFixed(1).padStart(5)}%`);
@@ -199,23 +209,25 @@ for (const [phase, ms] of rows) console.log(`${pad(phase, 52)}${num(ms)}  ${((10
 // ---------------------------------------------------------------------------------------------------
 for (const f of workerFiles) {
   const w = phaseTable(load(f));
-  const total = [...w.us.values()].reduce((a, b) => a + b, 0) / 1000;
+  const samples = [...w.us.values()].reduce((a, b) => a + b, 0);
   const selfUs = new Map();
   const p = load(f);
   const nodes = new Map(p.nodes.map((n) => [n.id, n]));
   for (let i = 0; i < p.samples.length; i++) {
     const name = nodes.get(p.samples[i]).callFrame.functionName || '(anonymous)';
     const key = ['(idle)', '(garbage collector)', '(program)'].includes(name) ? name : /warmUp/.test(name) ? 'warmUp' : 'busy';
-    selfUs.set(key, (selfUs.get(key) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+    selfUs.set(key, (selfUs.get(key) ?? 0) + 1);
   }
-  const part = (k) => ((selfUs.get(k) ?? 0) / 1000) * scale;
-  console.log(`worker ${f.split('.')[4]}: alive ${(total * scale).toFixed(0)} ms: computing ${(part('busy') + part('warmUp')).toFixed(0)} ms, idle ${part('(idle)').toFixed(0)} ms, GC ${part('(garbage collector)').toFixed(0)} ms, other ${part('(program)').toFixed(0)} ms`);
+  // The worker lives for its profile's span; its samples split that span.
+  const alive = (w.spanUs / 1000) * (wall / profiledWall);
+  const part = (k) => (alive * (selfUs.get(k) ?? 0)) / Math.max(1, samples);
+  console.log(`worker ${f.split('.')[4]}: alive ${alive.toFixed(0)} ms: computing ${(part('busy') + part('warmUp')).toFixed(0)} ms, idle ${part('(idle)').toFixed(0)} ms, GC ${part('(garbage collector)').toFixed(0)} ms, other ${part('(program)').toFixed(0)} ms`);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // 4. Per op type, in process (engine hooks): the runModel part of the command only
 // ---------------------------------------------------------------------------------------------------
-if (!args.includes('--no-ops')) {
+if (!args.includes('--no-ops') && !analyzeDir) {
   const { runModel, modelInputs } = bnc;
   const model = bnc.readOnnxFile(modelFile, { sharedMemory: threads > 1 });
   if (model && runModel && modelInputs) {
