@@ -3,6 +3,7 @@ import { sgemm } from './gemmCore.js';
 import { DW_GEOMETRY_LENGTH, depthwisePlanes } from './depthwise.js';
 import { JobMessage, workOn } from './parallelTasks.js';
 import { CollectMessage, collectSharedGarbage, noteSharedBytes } from './sharedGarbage.js';
+import { WinogradTile, winogradRows } from './winogradKernels.js';
 
 // Entry point of a runtime worker thread (started by src/runtime/parallel.ts): claims chunks of every
 // job it is sent until the job has none left. Failures are recorded in the job's control array, where
@@ -28,6 +29,19 @@ function warmUp(): void {
   const w = new Float32Array(8 * 9).fill(0.5);
   const y = new Float32Array(8 * 256);
   for (let i = 0; i < 40; i++) depthwisePlanes(g, x, w, y, 0, 8);
+  // Winograd F(2×2) and F(4×4) tiles: 16 channels of 16×16, pad 1.
+  for (const tile of [2, 4] as WinogradTile[]) {
+    const tiles = Math.ceil(16 / tile);
+    const a = tile + 2;
+    const u = new Float32Array(a * a * 16 * 16).fill(0.01);
+    const xw = new Float32Array(16 * 256).fill(0.5);
+    const out = new Float32Array(16 * 256);
+    const plan = {
+      tile, H: 16, W: 16, OH: 16, OW: 16, padTop: 1, padLeft: 1, tilesH: tiles, tilesW: tiles, batch: 1, C: 16, M: 16,
+      x: xw, xOffset: 0, xImageStride: 16 * 256, u, out, outOffset: 0, outImageStride: 16 * 256,
+    };
+    for (let i = 0; i < 10; i++) winogradRows(plan, 0, tiles);
+  }
 }
 
 // Every job arrives as a structured clone: each SharedArrayBuffer it names becomes a new object in this
