@@ -9,10 +9,10 @@ import * as vm from 'node:vm';
 // message objects, which a minor collection (a young-generation scavenge, well under a millisecond)
 // frees. The calling thread's outputs outlive a scavenge or are allocated old (V8 pretenures hot
 // allocation sites): only a full collection frees them (a few ms on the runtime's small heap, once per
-// 64 MiB of activations).
+// 32 MiB of activations).
 
 /** Shared bytes allocated or received between two collections. */
-export const RELEASE_BYTES = 64 * 2 ** 20;
+export const RELEASE_BYTES = 32 * 2 ** 20;
 
 let collect: ((options?: { type: 'minor' | 'major' }) => void) | undefined;
 let pendingBytes = 0;
