@@ -3,6 +3,7 @@ import { sgemm } from './gemmCore.js';
 import * as dw from './depthwise.js';
 import { im2colChannels } from './im2col.js';
 import { ConvAlgorithm, winogradConv3x3, winogradTileFor } from './winograd.js';
+import { takeFloat32 } from './bufferPool.js';
 import { parallelSgemm, runJob, shareConstant, shareCopy, sharedFloat32, worthThreads } from './parallel.js';
 import { ConvEpilogue, epilogueOf } from './epilogue.js';
 import {
@@ -95,7 +96,8 @@ const conv: KernelConfig = {
     // Large convolutions run on worker threads: their operands and output live in shared memory.
     const threaded = worthThreads(ctx.threads, batch * outChannels * outPlane * groupIn * product(g.kernel));
     const outSize = batch * outChannels * outPlane;
-    const out = threaded ? sharedFloat32(outSize) : new Float32Array(outSize);
+    // A released buffer of the same size is reused (bufferPool.ts): a fresh one costs page faults.
+    const out = threaded ? sharedFloat32(outSize) : (takeFloat32(outSize, false) ?? new Float32Array(outSize));
     fillBias(out, op.bias, batch, outChannels, outPlane);
     const dims = [batch, outChannels, ...realOutputShape(g)];
     const args: ConvArgs = { ...op, outChannels, groupIn, groupOut: outChannels / group, g, out, threads: threaded ? ctx.threads : 1 };
