@@ -6,6 +6,7 @@ import { registerFoldBn } from './commands/foldBn.js';
 import { registerVerify } from './commands/verify.js';
 import { registerRun } from './commands/run.js';
 import { registerConvert } from './commands/convert.js';
+import { setWinogradWeightCache } from '../runtime/winograd.js';
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -54,6 +55,9 @@ export async function main(argv: string[]): Promise<void> {
       });
     }
   }
+  // A command runs each model once or a few times: Winograd weight transforms are made per layer and let
+  // go, so that peak memory does not hold them all (issue targets: peak RSS ≤ 2.5× the weights).
+  setWinogradWeightCache(false);
   const program = buildProgram();
   const wantsJson = argv.includes('--json');
   const debug = argv.includes('--debug');

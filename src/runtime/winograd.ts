@@ -1,4 +1,5 @@
 import type { ConvEpilogue } from './epilogue.js';
+import { releaseBuffer } from './bufferPool.js';
 import { isShared, runJob, sharedFloat32, threadsAvailable } from './parallel.js';
 import { WindowGeometry } from './windowGeometry.js';
 import { WinogradJob, WinogradPlan, WinogradTile, transformWeights, winogradRows } from './winogradKernels.js';
@@ -127,7 +128,24 @@ const released = new FinalizationRegistry<number>((bytes) => {
   transformedWeightStats.bytes -= bytes;
 });
 
+let keepTransformedWeights = true;
+
+/**
+ * Whether transformed weights stay cached with the model for later runs (default true: a model run many
+ * times transforms its weights once). A process that runs each model once or a few times (the CLI) turns
+ * this off: each layer's transform is then made when the layer runs and released right after, so peak
+ * memory holds one layer's transform instead of all of them (F(4×4) holds 4× a layer's weights).
+ */
+export function setWinogradWeightCache(keep: boolean): void {
+  keepTransformedWeights = keep;
+}
+
 function cachedWeightTransform(tile: WinogradTile, w: Float32Array, offset: number, M: number, C: number): Float32Array {
+  if (!keepTransformedWeights) {
+    const u = sharedFloat32((tile + 2) * (tile + 2) * M * C);
+    transformWeights(tile, w, offset, M, C, u);
+    return u;
+  }
   let cache = transformedWeights.get(w);
   const key = `${tile}:${offset}:${M}:${C}`;
   const cached = cache?.get(key);
@@ -208,6 +226,7 @@ export function winogradConv3x3(a: WinogradArgs): void {
         winogradRows(plan, r, end);
         if (a.epilogue) finishRows(plan, a.epilogue, r, end);
       }
+      if (!keepTransformedWeights) releaseBuffer(plan.u);
       continue;
     }
     if (blocks >= 2 * a.threads) {
@@ -225,8 +244,11 @@ export function winogradConv3x3(a: WinogradArgs): void {
       const outputChunks = Math.max(1, Math.min(a.threads * 2, Math.floor(M / 8)));
       const chunkSize = Math.floor(M / outputChunks / 4) * 4 || M;
       runJob({ task: 'winograd', phase: 'output', plan, v, total: M, chunkSize }, outputChunks, a.threads);
+      releaseBuffer(v);
     }
     if (a.epilogue) finishRows(plan, a.epilogue, 0, rows);
+    // An uncached transform (and the scratch) served this call only: the next layer may reuse their buffers.
+    if (!keepTransformedWeights) releaseBuffer(plan.u);
   }
 }
 

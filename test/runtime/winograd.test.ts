@@ -3,7 +3,7 @@ import { Attribute, Node, intAttr, intsAttr } from '../../src/ir/index.js';
 import { AttributeReader, RtTensor } from '../../src/runtime/kernel.js';
 import { findKernel } from '../../src/runtime/kernels.js';
 import { closeThreadPool, sharedFloat32, threadsAvailable, withSharedOutputs, workerStats } from '../../src/runtime/parallel.js';
-import { ConvAlgorithm, WinogradTile, autoWinogradTile, winogradConv3x3, winogradTileFor } from '../../src/runtime/winograd.js';
+import { ConvAlgorithm, WinogradTile, autoWinogradTile, setWinogradWeightCache, transformedWeightStats, winogradConv3x3, winogradTileFor } from '../../src/runtime/winograd.js';
 import { WindowGeometry } from '../../src/runtime/windowGeometry.js';
 import { describeCase, randomF32, randomInt, rng, runOrtNode, tensorMismatch } from '../helpers/kernelHarness.js';
 
@@ -179,6 +179,30 @@ describe('Winograd F(2x2, 3x3) and F(4x4, 3x3)', () => {
       }
     }
     expect(workerStats.jobs, 'threaded jobs ran').toBeGreaterThan(before);
+  });
+
+  it('without the weight cache keeps no transform and gives the cached result bit for bit (1 and 2 threads)', () => {
+    const rand = rng(31);
+    const k: Case = { n: 1, group: 2, c: 18, m: 20, h: 12, w: 9, pads: [1, 1, 1, 1] };
+    for (const tile of [2, 4] as const) {
+      for (const threads of [1, 2]) {
+        const { x, wt, bias } = inputsOf(rand, k);
+        const arrays = transformedWeightStats.arrays;
+        setWinogradWeightCache(false);
+        let uncached: Float32Array;
+        try {
+          uncached = runWinograd(k, x, wt, bias, { tile, threads });
+          expect(transformedWeightStats.arrays, 'no transform kept').toBe(arrays);
+        } finally {
+          setWinogradWeightCache(true);
+        }
+        const cached = runWinograd(k, x, wt, bias, { tile, threads });
+        expect(transformedWeightStats.arrays, 'one transform per group kept').toBe(arrays + k.group);
+        let differing = 0;
+        for (let i = 0; i < cached.length; i++) if (!Object.is(cached[i], uncached[i])) differing++;
+        expect(differing, label(k, tile, threads)).toBe(0);
+      }
+    }
   });
 
   it('calls the epilogue once per element of the output, after the element is final', () => {
