@@ -10,6 +10,7 @@ export type { Pass, PassOptions, PassReport } from './passes/index.js';
 export { runModel, checkSupported, modelInputs } from './runtime/engine.js';
 export type { RtTensor } from './runtime/kernel.js';
 export { generateInputs } from './runtime/inputs.js';
+export { setWinogradWeightCache } from './runtime/winograd.js';
 export { verifyModels } from './verify/verify.js';
 export type { VerifyReport } from './verify/report.js';
 export { readNpy, encodeNpy, parseNpy } from './io/npy.js';
