@@ -6,7 +6,8 @@ import { mulberry32 } from '../dist/util/seededRandom.js';
 
 export { mulberry32 };
 
-function uniform(n, random, lo, hi) {
+/** n float32 values uniform in [lo, hi) from `random`. */
+export function uniform(n, random, lo, hi) {
   const out = new Float32Array(n);
   const span = hi - lo;
   for (let i = 0; i < n; i++) out[i] = lo + span * random();

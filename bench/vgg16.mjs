@@ -5,16 +5,10 @@
 // (dropout is the identity at inference); the batch axis is symbolic.
 import { DataType, emptyGraph, intAttr, intsAttr, tensorValueInfo } from '../dist/index.js';
 import { mulberry32 } from '../dist/util/seededRandom.js';
+import { uniform } from './resnet50.mjs';
 
 /** Configuration D: output channels of each 3x3 conv, 'M' for a 2x2 stride-2 max pool. */
 export const VGG16_LAYERS = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
-
-function uniform(n, random, lo, hi) {
-  const out = new Float32Array(n);
-  const span = hi - lo;
-  for (let i = 0; i < n; i++) out[i] = lo + span * random();
-  return out;
-}
 
 /**
  * Build the model for 224x224 RGB input. Weights: He-uniform (variance 2/fanIn), which keeps activations
