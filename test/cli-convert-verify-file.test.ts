@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, bnc } from './helpers/cli.js';
+import { SKIP_SHARED_MESSAGE, caseDir, sharedCases } from './helpers/shared.js';
 
 // convert --verify writes the converted model under a temporary name beside the output, reads that file
 // back as the model it verifies, and renames it only when it passes (so the Caffe net's weights and the
@@ -37,4 +38,22 @@ describe('convert --verify checks the file it writes', () => {
     expect(JSON.parse(r.stdout).verify.verdict).toBe('different');
     expect(fs.readdirSync(sub)).toEqual([]);
   });
+});
+
+describe('convert --verify on every shared Caffe case', () => {
+  // The shared cases carry Constant-held priors (SSD), in-place layers and fork layers: a run that recycled
+  // or overwrote one of the model's own arrays made the second model's outputs wrong (ssd_head).
+  const cases = sharedCases('caffe').map((name) => caseDir('caffe', name)).filter((c) => fs.existsSync(path.join(c, 'net.caffemodel')));
+  it.skipIf(cases.length === 0)(`converts and verifies each case with a caffemodel (${cases.length})${cases.length ? '' : `: ${SKIP_SHARED_MESSAGE}`}`, () => {
+    const failed: string[] = [];
+    for (const c of cases) {
+      const out = path.join(dir, `${path.basename(c)}.onnx`);
+      // The case's own inputs (ROI pooling needs real regions, not random numbers).
+      const inputs = (JSON.parse(fs.readFileSync(path.join(c, 'case.json'), 'utf8')).inputs ?? []) as { blob: string; file: string }[];
+      const inputFlags = inputs.flatMap((i) => ['--input', `${i.blob}=${path.join(c, i.file)}`]);
+      const r = bnc(['convert', 'caffe-to-onnx', path.join(c, 'net.prototxt'), '-o', out, '--verify', '--force', '--json', ...inputFlags]);
+      if (r.code !== 0) failed.push(`${path.basename(c)}: exit ${r.code} ${r.stdout.slice(0, 300)}${r.stderr.slice(0, 300)}`);
+    }
+    expect(failed).toEqual([]);
+  }, 600_000);
 });

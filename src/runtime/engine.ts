@@ -259,6 +259,7 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
   withSharedOutputs(threads > 1 && threadsAvailable(threads), () => withBufferPool(reuse, () => {
     runGraph({
       buffers: reuse ? new Map() : undefined,
+      pinned: reuse ? modelOwnedBuffers(graph) : undefined,
       graph,
       opset,
       threads,
@@ -283,6 +284,27 @@ export function runModel(model: Model, inputs: Map<string, RtTensor>, options: R
   return { outputs, intermediates, order: produced };
 }
 
+/**
+ * The buffers under the model's own tensors: initializers and tensor attributes (Constant's `value`) of
+ * every graph scope. One pass over nodes and attributes.
+ */
+function modelOwnedBuffers(graph: Graph): Set<ArrayBufferLike> {
+  const owned = new Set<ArrayBufferLike>();
+  const add = (t: Tensor) => {
+    if (ArrayBuffer.isView(t.data)) owned.add(t.data.buffer);
+  };
+  for (const { graph: g } of allScopes(graph)) {
+    for (const t of g.initializers) add(t);
+    for (const n of g.nodes) {
+      for (const a of n.attributes) {
+        if (a.t) add(a.t);
+        for (const t of a.tensors ?? []) add(t);
+      }
+    }
+  }
+  return owned;
+}
+
 interface GraphRun {
   graph: Graph;
   opset: number;
@@ -304,6 +326,11 @@ interface GraphRun {
    * only while their control-flow node runs.
    */
   buffers?: Map<ArrayBufferLike, number>;
+  /**
+   * With `buffers`: the model's own arrays (modelOwnedBuffers). A value may be a view of one (a Constant's
+   * output, a subgraph's initializer handed out); such a buffer is never recycled or written over.
+   */
+  pinned?: Set<ArrayBufferLike>;
   /** RunOptions' hooks; they see the nodes of subgraphs too. */
   beforeNode?: RunOptions['beforeNode'];
   afterNode?: RunOptions['afterNode'];
@@ -327,7 +354,7 @@ function runGraph(run: GraphRun): void {
     if (buffers) buffers.set(t.data.buffer, (buffers.get(t.data.buffer) ?? 0) + 1);
   };
   const release = (t: RtTensor) => {
-    if (!buffers) return;
+    if (!buffers || run.pinned?.has(t.data.buffer)) return;
     const left = (buffers.get(t.data.buffer) ?? 1) - 1;
     if (left > 0) {
       buffers.set(t.data.buffer, left);
@@ -397,7 +424,7 @@ function runGraph(run: GraphRun): void {
         // This node holds every remaining read, and no other value (a Reshape's view, say) shares the buffer.
         let readsHere = 0;
         for (const r of reads[index]!) if (r === name) readsHere++;
-        return remaining.get(name) === readsHere && buffers.get(t.data.buffer) === 1;
+        return remaining.get(name) === readsHere && buffers.get(t.data.buffer) === 1 && !run.pinned?.has(t.data.buffer);
       };
     }
     run.beforeNode?.(node, nodeInputs);

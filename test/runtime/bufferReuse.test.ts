@@ -115,3 +115,39 @@ describe('buffer reuse and in-place kernels', () => {
     });
   }
 });
+
+describe('buffer reuse never touches memory the model owns', () => {
+  afterAll(() => closeThreadPool());
+  // A Constant node's output (and a subgraph's initializer handed out) is the model's own array: recycling it
+  // or writing over it corrupts the model for the next run (seen: `convert --verify` on an SSD head, whose
+  // PriorBox outputs are Constants, got mbox_loc's values in its priors).
+  for (const threads of [1, 2]) {
+    it(`keeps Constant values intact across runs, read by an in-place Relu and then recycled (threads ${threads})`, () => {
+      const rand = rng(5);
+      const dims = [1, 8, 64, 64];
+      const n = dims.reduce((a, b) => a * b);
+      const priors = randomF32(rand, dims, -1, 1).data as Float32Array;
+      const saved = priors.slice();
+      const value = createTensor('priors_value', DataType.FLOAT, dims, priors);
+      const m = model([
+        node('Constant', [], ['p'], [{ name: 'value', type: 4, t: value }]),
+        // Relu is p's last reader: it may write over a dying input, but p is the model's array.
+        node('Relu', ['p'], ['pr']),
+        node('Add', ['x', 'pr'], ['s']),
+        // Same-size outputs allocated after p died: a recycled p would receive these values.
+        node('Neg', ['s'], ['t']),
+        node('Mul', ['t', 'x'], ['y']),
+      ], dims, ['y']);
+      const x: RtTensor = { dtype: DataType.FLOAT, dims, data: randomF32(rand, dims).data as Float32Array };
+      const first = runModel(m, new Map([['x', x]]), { threads }).outputs.get('y')!.data as Float32Array;
+      const firstCopy = first.slice();
+      const second = runModel(m, new Map([['x', x]]), { threads }).outputs.get('y')!.data as Float32Array;
+      let changed = 0;
+      for (let i = 0; i < n; i++) if (!Object.is(priors[i], saved[i])) changed++;
+      expect(changed, "elements of the Constant's own array changed by the runs").toBe(0);
+      let differing = 0;
+      for (let i = 0; i < n; i++) if (!Object.is(firstCopy[i], second[i])) differing++;
+      expect(differing, 'second run differs from the first').toBe(0);
+    });
+  }
+});
