@@ -23,6 +23,11 @@ export interface ModelSummary {
   initializerCount: number;
   parameterCount: number;
   parameterBytes: number;
+  /**
+   * Weights held in Constant nodes' `value` tensors instead of initializers (some exporters, e.g.
+   * paddle2onnx, write every weight that way): nodes, elements and bytes, over all graphs.
+   */
+  constants: { count: number; parameterCount: number; parameterBytes: number };
   batchNorm: {
     count: number;
     foldable: number;
@@ -50,8 +55,15 @@ export function summarizeModel(model: Model): ModelSummary {
   const scopes = allScopes(g);
   const initializers = scopes.flatMap((s) => s.graph.initializers);
   let nodeCount = 0;
+  const constants = { count: 0, parameterCount: 0, parameterBytes: 0 };
   for (const { graph } of scopes) {
     for (const n of graph.nodes) {
+      const value = n.opType === 'Constant' && (!n.domain || n.domain === 'ai.onnx') ? n.attributes.find((a) => a.name === 'value')?.t : undefined;
+      if (value) {
+        constants.count++;
+        constants.parameterCount += elementCount(value.dims);
+        constants.parameterBytes += tensorByteSize(value);
+      }
       const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:${n.opType}` : n.opType;
       hist.set(key, (hist.get(key) ?? 0) + 1);
     }
@@ -71,6 +83,7 @@ export function summarizeModel(model: Model): ModelSummary {
     initializerCount: initializers.length,
     parameterCount: initializers.reduce((s, t) => s + elementCount(t.dims), 0),
     parameterBytes: initializers.reduce((s, t) => s + tensorByteSize(t), 0),
+    constants,
     batchNorm: {
       count: bns.length,
       foldable: bns.filter((b) => b.foldable).length,

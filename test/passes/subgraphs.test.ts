@@ -51,6 +51,19 @@ describe('BatchNormalization inside If branches', () => {
     // W0, W_outer (4·3·9 each) + 2×4 BN vectors in the main graph; W_e + 4 BN vectors in the else branch.
     expect(s.initializerCount).toBe(2 + 8 + 5);
     expect(s.parameterCount).toBe(3 * 108 + 12 * 4);
+    expect(s.constants).toEqual({ count: 0, parameterCount: 0, parameterBytes: 0 });
+  });
+
+  it('inspect counts weights held in Constant nodes (main graph and branches) apart from initializers', () => {
+    const model = ifModel();
+    const weight = (n: number) => createTensor('', DataType.FLOAT, [n, 3], new Float32Array(n * 3));
+    model.graph.nodes.unshift(node('Constant', [], ['k_main'], [{ name: 'value', type: AttributeType.TENSOR, t: weight(5) }]));
+    const branch = model.graph.nodes.find((n) => n.opType === 'If')!.attributes[0]!.g!;
+    branch.nodes.unshift(node('Constant', [], ['k_branch'], [{ name: 'value', type: AttributeType.TENSOR, t: weight(2) }]));
+    const s = summarizeModel(model);
+    // 5·3 + 2·3 float32 elements in two Constant nodes; the initializers' count is unchanged.
+    expect(s.constants).toEqual({ count: 2, parameterCount: 21, parameterBytes: 84 });
+    expect(s.parameterCount).toBe(3 * 108 + 12 * 4);
   });
 
   it('fold-bn folds the BNs in both branches and the outputs match onnxruntime for either branch', async () => {

@@ -33,7 +33,10 @@ export function registerInspect(program: Command): void {
       out.line(table(Object.entries(s.opHistogram).map(([op, n]) => [op, String(n)])));
       out.line(
         c.bold('Parameters: ') +
-          `${s.parameterCount.toLocaleString('en-US')} in ${s.initializerCount} initializers, ${formatBytes(s.parameterBytes)}`,
+          `${s.parameterCount.toLocaleString('en-US')} in ${s.initializerCount} initializers, ${formatBytes(s.parameterBytes)}` +
+          (s.constants.count
+            ? `; ${s.constants.parameterCount.toLocaleString('en-US')} in ${s.constants.count} Constant nodes, ${formatBytes(s.constants.parameterBytes)}`
+            : ''),
       );
       out.line(c.bold('BatchNormalization: ') + `${s.batchNorm.count}, ${s.batchNorm.foldable} directly foldable`);
       for (const nf of s.batchNorm.notFoldable) out.line(`  ${c.yellow(nf.node)}: not foldable: ${nf.reason}`);
