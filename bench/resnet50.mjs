@@ -15,6 +15,20 @@ export function uniform(n, random, lo, hi) {
 }
 
 /**
+ * An empty image classifier graph: input [N, 3, 224, 224] float, output [N, classes], with helpers that add
+ * a float32 initializer and a default-domain node.
+ */
+export function classifierGraph(name, classes) {
+  const graph = emptyGraph(name);
+  graph.inputs.push(tensorValueInfo('input', DataType.FLOAT, ['N', 3, 224, 224]));
+  graph.outputs.push(tensorValueInfo('output', DataType.FLOAT, ['N', classes]));
+  const init = (tensorName, dims, data) => graph.initializers.push({ name: tensorName, dtype: DataType.FLOAT, dims, data });
+  const node = (opType, nodeName, inputs, outputs, attributes = []) =>
+    graph.nodes.push({ name: nodeName, opType, domain: '', inputs, outputs, attributes });
+  return { graph, init, node };
+}
+
+/**
  * Build the model. Weights: He-uniform convolutions (variance 2/fanIn); BN running stats mean ~ U(-0.1, 0.1),
  * var ~ U(0.5, 1.5), gamma ~ U(0.5, 1.5), except the last BN of each residual branch, whose gamma ~ U(0.1, 0.3)
  * keeps the residual sums from growing through 16 blocks (activations stay O(1), so output agreement between
@@ -22,12 +36,7 @@ export function uniform(n, random, lo, hi) {
  */
 export function buildResNet50({ seed = 50, classes = 1000 } = {}) {
   const random = mulberry32(seed);
-  const graph = emptyGraph('resnet50');
-  graph.inputs.push(tensorValueInfo('input', DataType.FLOAT, ['N', 3, 224, 224]));
-  graph.outputs.push(tensorValueInfo('output', DataType.FLOAT, ['N', classes]));
-  const init = (name, dims, data) => graph.initializers.push({ name, dtype: DataType.FLOAT, dims, data });
-  const node = (opType, name, inputs, outputs, attributes = []) =>
-    graph.nodes.push({ name, opType, domain: '', inputs, outputs, attributes });
+  const { graph, init, node } = classifierGraph('resnet50', classes);
 
   /** Conv (no bias) + BN (+ Relu); returns the output value name. */
   function convBn(x, name, cin, cout, k, stride, pad, { relu = true, smallGamma = false } = {}) {

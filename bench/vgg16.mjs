@@ -3,9 +3,9 @@
 // Winograd-friendly network (13 3x3 stride-1 convolutions, 138 M parameters, 553 MB float32) without
 // downloading one. As exported for inference: Conv with bias + Relu, 2x2 max pooling, three Gemm layers
 // (dropout is the identity at inference); the batch axis is symbolic.
-import { DataType, emptyGraph, intAttr, intsAttr, tensorValueInfo } from '../dist/index.js';
+import { intAttr, intsAttr } from '../dist/index.js';
 import { mulberry32 } from '../dist/util/seededRandom.js';
-import { uniform } from './resnet50.mjs';
+import { classifierGraph, uniform } from './resnet50.mjs';
 
 /** Configuration D: output channels of each 3x3 conv, 'M' for a 2x2 stride-2 max pool. */
 export const VGG16_LAYERS = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
@@ -17,12 +17,7 @@ export const VGG16_LAYERS = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512
  */
 export function buildVgg16({ seed = 16, classes = 1000 } = {}) {
   const random = mulberry32(seed);
-  const graph = emptyGraph('vgg16');
-  graph.inputs.push(tensorValueInfo('input', DataType.FLOAT, ['N', 3, 224, 224]));
-  graph.outputs.push(tensorValueInfo('output', DataType.FLOAT, ['N', classes]));
-  const init = (name, dims, data) => graph.initializers.push({ name, dtype: DataType.FLOAT, dims, data });
-  const node = (opType, name, inputs, outputs, attributes = []) =>
-    graph.nodes.push({ name, opType, domain: '', inputs, outputs, attributes });
+  const { graph, init, node } = classifierGraph('vgg16', classes);
 
   let x = 'input';
   let cin = 3;
