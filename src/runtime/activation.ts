@@ -2,6 +2,7 @@ import { DataType, dtypeName } from '../ir/index.js';
 import { KernelConfig, KernelContext, RtTensor, kernelError, requireInput, sizeOf } from './kernel.js';
 import { BigArray, NumberArray, allocate, broadcastDims, floatValues, formatDims, isBigArray, normalizeAxis, planBroadcast } from './broadcast.js';
 import { runPointwise } from './parallel.js';
+import { clipFloatRange, leakyReluRange } from './pointwise.js';
 import { numpyLegacyUniform } from '../util/seededRandom.js';
 import { erf } from './elementwise.js';
 
@@ -115,18 +116,11 @@ function clipFloat32(d: Float32Array, o: Float32Array, lo: number, hi: number, t
     runPointwise({ op: 'clip', x: int32View(d), out: int32View(o), lo: floatBits(lo + 0), hi: floatBits(hi + 0), count: d.length }, threads);
     return;
   }
-  const n = d.length;
-  for (let i = 0; i < n; i++) {
-    const v = d[i]!;
-    o[i] = v < lo ? lo : v > hi ? hi : v;
-  }
+  clipFloatRange(d, o, lo, hi, 0, d.length);
 }
 
 function clipNumbers(d: NumberArray, o: NumberArray, lo: number, hi: number): void {
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i]!;
-    o[i] = v < lo ? lo : v > hi ? hi : v;
-  }
+  clipFloatRange(d, o, lo, hi, 0, d.length);
 }
 
 /** Clip bounds: attributes before opset 11, optional scalar inputs from 11 on (ints allowed from 12). */
@@ -320,7 +314,7 @@ export const ACTIVATION_KERNELS: KernelConfig[] = [
   clip,
   mapKernel('LeakyRelu', (ctx, o, x) => {
     const alpha = ctx.attrs.float('alpha', 0.01);
-    for (let i = 0; i < x.length; i++) o[i] = x[i]! < 0 ? alpha * x[i]! : x[i]!;
+    leakyReluRange(x, o, alpha, 0, x.length);
   }),
   mapKernel('Sigmoid', (_ctx, o, x) => {
     for (let i = 0; i < x.length; i++) o[i] = 1 / (1 + Math.exp(-x[i]!));

@@ -1,4 +1,4 @@
-import { PointwiseJob, pointwiseRange } from './pointwise.js';
+import { PointwiseJob, clipFloatRange, leakyReluRange, pointwiseRange } from './pointwise.js';
 
 // A leaf module like pointwise.ts: worker threads import it to apply an epilogue from its description.
 
@@ -64,8 +64,8 @@ class SpecEpilogue implements ConvEpilogue {
     if (out !== this.viewOf) this.prepare(out);
     if (this.addJob) pointwiseRange(this.addJob, start, end);
     if (this.activationJob) pointwiseRange(this.activationJob, start, end);
-    else if (this.spec.activation === 'clip') clipRange(out, this.spec.lo!, this.spec.hi!, start, end);
-    else if (this.spec.activation === 'leakyRelu') leakyReluRange(out, this.spec.alpha!, start, end);
+    else if (this.spec.activation === 'clip') clipFloatRange(out, out, this.spec.lo!, this.spec.hi!, start, end);
+    else if (this.spec.activation === 'leakyRelu') leakyReluRange(out, out, this.spec.alpha!, start, end);
   }
 
   private prepare(out: Float32Array): void {
@@ -81,17 +81,4 @@ class SpecEpilogue implements ConvEpilogue {
       this.activationJob = { task: 'pointwise', op, x: bits, out: bits, lo: spec.lo, hi: spec.hi, count: out.length, chunkSize: 0 };
     }
   }
-}
-
-/** Clip's float path (activation.ts clipFloat32, bounds not both float32-exact and non-negative). */
-function clipRange(o: Float32Array, lo: number, hi: number, start: number, end: number): void {
-  for (let i = start; i < end; i++) {
-    const v = o[i]!;
-    o[i] = v < lo ? lo : v > hi ? hi : v;
-  }
-}
-
-/** LeakyRelu's loop (activation.ts). */
-function leakyReluRange(o: Float32Array, alpha: number, start: number, end: number): void {
-  for (let i = start; i < end; i++) o[i] = o[i]! < 0 ? alpha * o[i]! : o[i]!;
 }

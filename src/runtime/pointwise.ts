@@ -108,3 +108,20 @@ function channelAffinePlanes(x: Float32Array, out: Float32Array, a: Float64Array
     for (let i = p * plane; i < end; i++) out[i] = x[i]! * ac + bc;
   }
 }
+
+/**
+ * o[i] = min(max(d[i], lo), hi) for i in [start, end), lo <= hi: Clip's float comparison (bounds that the
+ * bit-pattern path cannot take). NaN stays NaN (both comparisons are false). Clip and a fused Conv
+ * epilogue both run this loop, so they give the same bits.
+ */
+export function clipFloatRange(d: ArrayLike<number>, o: { [i: number]: number }, lo: number, hi: number, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    const v = d[i]!;
+    o[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
+
+/** o[i] = d[i] < 0 ? alpha·d[i] : d[i] for i in [start, end): LeakyRelu, run by its kernel and by fused epilogues. */
+export function leakyReluRange(d: ArrayLike<number>, o: { [i: number]: number }, alpha: number, start: number, end: number): void {
+  for (let i = start; i < end; i++) o[i] = d[i]! < 0 ? alpha * d[i]! : d[i]!;
+}
